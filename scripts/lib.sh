@@ -1,0 +1,165 @@
+# Shared helpers for scripts/run and scripts/test (sourced, not executed).
+# Everything lives under the git-ignored .local/ of the repository; nothing is installed by hand.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+LOCAL="$ROOT/.local"
+PYMISP_VERSION="${PYMISP_VERSION:-2.5.34.4}"
+
+log() { printf '\033[1m[cairn]\033[0m %s\n' "$*" >&2; }
+die() { printf '[cairn] error: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else die "need root to run: $*"; fi
+}
+
+pg_bindir() {
+  local d
+  d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  [ -n "$d" ] && [ -x "$d/initdb" ] && { echo "$d"; return; }
+  command -v initdb >/dev/null && { dirname "$(command -v initdb)"; return; }
+  return 1
+}
+
+nats_bin() {
+  for c in "${CAIRN_NATS_SERVER:-}" /usr/sbin/nats-server /usr/bin/nats-server "$(command -v nats-server 2>/dev/null)"; do
+    [ -n "$c" ] && [ -x "$c" ] && { echo "$c"; return; }
+  done
+  return 1
+}
+
+# Installs PostgreSQL and nats-server from the OS packages when missing.
+ensure_packages() {
+  local want=()
+  pg_bindir >/dev/null || want+=(postgresql)
+  nats_bin >/dev/null || want+=(nats-server)
+  command -v curl >/dev/null || want+=(curl)
+  python3 -c 'import venv, ensurepip' 2>/dev/null || want+=(python3-venv)
+  [ ${#want[@]} -eq 0 ] && return 0
+  log "installing ${want[*]} (apt)"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get install -y -q "${want[@]}" >/dev/null 2>&1 || {
+    as_root apt-get update -q >/dev/null
+    as_root apt-get install -y -q "${want[@]}" >/dev/null
+  }
+  pg_bindir >/dev/null || die "PostgreSQL binaries not found after installing"
+  nats_bin >/dev/null || die "nats-server not found after installing"
+}
+
+# MISP reference data from the PyPI packages that ship it, unpacked into .local/data (never committed).
+ensure_data() {
+  local data="$LOCAL/data" stamp="$LOCAL/data/.pymisp-$PYMISP_VERSION"
+  [ -f "$stamp" ] && return 0
+  log "fetching MISP reference data (pymisp $PYMISP_VERSION) from PyPI"
+  mkdir -p "$data/wheels"
+  python3 -m pip download -q --no-deps --only-binary :all: "pymisp==$PYMISP_VERSION" -d "$data/wheels" \
+    || die "could not download pymisp from PyPI"
+  python3 - "$data" "$PYMISP_VERSION" <<'PY'
+import sys, zipfile, pathlib
+data, version = pathlib.Path(sys.argv[1]), sys.argv[2]
+wheel = next((data / "wheels").glob(f"pymisp-{version}-*.whl"))
+out = data / "pymisp"
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        if name.startswith("pymisp/data/"):
+            target = out / name[len("pymisp/data/"):]
+            if name.endswith("/"):
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(z.read(name))
+PY
+  [ -f "$data/pymisp/describeTypes.json" ] || die "describeTypes.json missing from the pymisp wheel"
+  touch "$stamp"
+}
+
+# A Python venv under .local with the given pip requirements.
+ensure_venv() {
+  local venv="$LOCAL/venv"
+  if [ ! -x "$venv/bin/python" ]; then
+    log "creating Python venv in .local/venv"
+    python3 -m venv "$venv"
+  fi
+  local stamp="$venv/.req-$(printf '%s ' "$@" | sha256sum | cut -c1-12)"
+  if [ ! -f "$stamp" ]; then
+    log "installing $* into .local/venv"
+    "$venv/bin/pip" install -q "$@" || die "pip install failed"
+    touch "$stamp"
+  fi
+  echo "$venv"
+}
+
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+
+# pg_start DATADIR PORT [fast]: initdb if needed, then start; as the postgres user when run as root.
+pg_start() {
+  local dir="$1" port="$2" fast="${3:-}" bin run=()
+  bin=$(pg_bindir) || die "PostgreSQL is not installed"
+  mkdir -p "$dir"
+  if [ "$(id -u)" = 0 ]; then
+    id postgres >/dev/null 2>&1 || die "user postgres missing (install the postgresql package)"
+    chown postgres:postgres "$dir"
+    chmod 700 "$dir"
+    run=(runuser -u postgres --)
+    # every parent must be traversable by postgres
+    local p="$dir"; while [ "$p" != / ]; do p=$(dirname "$p"); chmod o+x "$p" 2>/dev/null || true; done
+  fi
+  if [ ! -f "$dir/PG_VERSION" ]; then
+    "${run[@]}" "$bin/initdb" -D "$dir" -U postgres -A trust -E UTF8 --no-locale ${fast:+--no-sync} >/dev/null \
+      || die "initdb failed in $dir"
+  fi
+  local opts="-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir -c max_connections=300"
+  [ -n "$fast" ] && opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+  "${run[@]}" "$bin/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 -o "$opts" start >/dev/null \
+    || { tail -n 20 "$dir/server.log" >&2; die "PostgreSQL did not start (log: $dir/server.log)"; }
+}
+
+pg_stop() {
+  local dir="$1" bin run=()
+  [ -f "$dir/postmaster.pid" ] || return 0
+  bin=$(pg_bindir) || return 0
+  [ "$(id -u)" = 0 ] && run=(runuser -u postgres --)
+  "${run[@]}" "$bin/pg_ctl" -D "$dir" -m fast -w stop >/dev/null 2>&1 || true
+}
+
+# nats_start STOREDIR PORT MONITORPORT PIDFILE LOGFILE
+nats_start() {
+  local store="$1" port="$2" mport="$3" pidfile="$4" logfile="$5" bin
+  bin=$(nats_bin) || die "nats-server is not installed"
+  mkdir -p "$store" "$(dirname "$pidfile")" "$(dirname "$logfile")"
+  "$bin" -c "$ROOT/nats/nats-server.conf" -js -sd "$store" -a 127.0.0.1 -p "$port" -m "$mport" >"$logfile" 2>&1 &
+  echo $! >"$pidfile"
+  for _ in $(seq 1 300); do
+    curl -sf "http://127.0.0.1:$mport/healthz" >/dev/null 2>&1 && return 0
+    kill -0 "$(cat "$pidfile")" 2>/dev/null || { tail -n 20 "$logfile" >&2; die "nats-server exited (log: $logfile)"; }
+    sleep 0.05
+  done
+  die "nats-server did not become healthy (log: $logfile)"
+}
+
+stop_pidfile() {
+  local pidfile="$1" pid
+  [ -f "$pidfile" ] || return 0
+  pid=$(cat "$pidfile")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$pidfile"
+}
+
+# Builds the workspace binaries once (cargo is incremental; nothing is rebuilt when nothing changed).
+build_bins() {
+  local profile="$1"
+  log "building ($profile)"
+  if [ "$profile" = release ]; then
+    (cd "$ROOT" && cargo build -q --release --workspace --bins) || die "build failed"
+  else
+    (cd "$ROOT" && cargo build -q --workspace --bins) || die "build failed"
+  fi
+}
+
+wait_http() {
+  local url="$1" tries="${2:-600}"
+  for _ in $(seq 1 "$tries"); do curl -sf "$url" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  return 1
+}

@@ -1,0 +1,105 @@
+//! Authentication exactly as MISP clients send it: `Authorization: <40-char key>` (or `X-MISP-AUTH`),
+//! possibly several comma-separated keys of which the first valid one wins.
+
+use crate::error::{AUTH_FAILED, ApiError};
+use crate::keys;
+use crate::state::AppState;
+use axum::http::HeaderMap;
+use cairn_domain::Actor;
+use cairn_domain::organisation::Organisation;
+use cairn_domain::role::{Role, default_role};
+use cairn_domain::user::User;
+use serde_json::Value;
+
+/// The authenticated caller.
+#[derive(Clone, Debug)]
+pub struct Authed {
+    pub user: User,
+    pub org: Organisation,
+    /// The effective role (a read-only key keeps only perm_auth and perm_audit).
+    pub role: Role,
+    pub key_id: i64,
+    pub read_only_key: bool,
+}
+
+impl Authed {
+    pub fn actor(&self) -> Actor {
+        Actor {
+            user_id: self.user.id,
+            user_uuid: self.user.uuid,
+            email: self.user.email.clone(),
+            org_id: self.org.id,
+            org_uuid: self.org.uuid,
+            role_id: self.role.id,
+            via: "api".into(),
+        }
+    }
+
+    pub fn is_site_admin(&self) -> bool {
+        self.role.perm_site_admin
+    }
+}
+
+fn candidate_keys(headers: &HeaderMap) -> Vec<String> {
+    let mut out = Vec::new();
+    for name in ["authorization", "x-misp-auth"] {
+        for value in headers.get_all(name) {
+            let Ok(text) = value.to_str() else { continue };
+            if text.trim_start().starts_with("Basic") {
+                continue;
+            }
+            out.extend(text.split(',').map(|k| k.trim().to_string()).filter(|k| keys::is_well_formed(k)));
+        }
+    }
+    out
+}
+
+/// Resolves the caller or answers 403 with MISP's message.
+///
+/// # Errors
+/// 403 when no well-formed, valid, unexpired key of an enabled user with `perm_auth` is present; 503
+/// when the database is unreachable.
+pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Authed, ApiError> {
+    let candidates = candidate_keys(headers);
+    if candidates.is_empty() {
+        state.metrics.auth_failures.inc();
+        return Err(ApiError::Forbidden(AUTH_FAILED.into()));
+    }
+    let client = state.pool.get().await?;
+    let stmt = client
+        .prepare_cached(
+            "SELECT k.id, k.doc, u.doc, o.doc FROM rm.auth_keys k \
+             JOIN rm.users u ON u.id = k.user_id AND NOT u.deleted AND NOT u.disabled \
+             JOIN rm.organisations o ON o.id = u.org_id AND NOT o.deleted \
+             WHERE k.key_hash = $1 AND NOT k.revoked",
+        )
+        .await?;
+    let now = chrono::Utc::now().timestamp();
+    for key in candidates {
+        let Some(row) = client.query_opt(&stmt, &[&keys::hash(&key)]).await? else { continue };
+        let key_doc: Value = row.get(1);
+        let user: User = serde_json::from_value(row.get(2)).map_err(ApiError::internal)?;
+        let org: Organisation = serde_json::from_value(row.get(3)).map_err(ApiError::internal)?;
+        let key_expiration = key_doc.get("expiration").and_then(Value::as_i64);
+        if key_expiration.is_some_and(|e| e > 0 && e < now) || user.expiration.is_some_and(|e| e > 0 && e < now) {
+            continue;
+        }
+        let Some(mut role) = default_role(user.role_id) else { continue };
+        if !role.perm_auth {
+            continue;
+        }
+        let read_only_key = key_doc.get("read_only").and_then(Value::as_bool).unwrap_or(false);
+        if read_only_key {
+            let (auth, audit) = (role.perm_auth, role.perm_audit);
+            let mut stripped = default_role(6).unwrap_or(role.clone());
+            stripped.id = role.id;
+            stripped.name = role.name.clone();
+            stripped.perm_auth = auth;
+            stripped.perm_audit = audit;
+            role = stripped;
+        }
+        return Ok(Authed { user, org, role, key_id: row.get(0), read_only_key });
+    }
+    state.metrics.auth_failures.inc();
+    Err(ApiError::Forbidden(AUTH_FAILED.into()))
+}

@@ -1,0 +1,151 @@
+//! Cairn's HTTP API.
+//!
+//! # Layout
+//! - [`dispatch`]: CakePHP-style path parsing (MISP's routes); [`handlers`]: one module per MISP controller.
+//! - [`bootstrap`]: first-start host organisation and site admin.
+//! - [`auth`]: API-key authentication; [`keys`]: key generation and hashing.
+//! - [`error`]: [`ApiError`], MISP's JSON error bodies; a middleware makes every error JSON.
+//! - [`commands`]: load → decide → append → wait for the read models; [`body`]: loose request bodies.
+//! - [`misp`]: MISP's response typing (ids as strings, flags as booleans).
+//! - [`state`]: shared state; [`reference`]: MISP reference data fetched from PyPI packages.
+//! - Native routes: `/health`, `/metrics`.
+
+pub mod auth;
+pub mod body;
+pub mod bootstrap;
+pub mod commands;
+pub mod dispatch;
+pub mod error;
+pub mod handlers;
+pub mod keys;
+pub mod misp;
+pub mod reference;
+pub mod state;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use cairn_eventlog::Appender;
+use cairn_eventlog::watcher::CheckpointWatcher;
+use cairn_platform::{Settings, Shutdown, connect};
+use error::ApiError;
+use serde_json::json;
+use state::AppState;
+use std::sync::Arc;
+
+/// Largest request body accepted (MISP events with attachments can be large).
+pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The API router over `state`.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .fallback(misp_route)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), count_responses))
+        .layer(axum::middleware::from_fn(error::ensure_json_errors))
+        .with_state(state)
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    ApiError::Internal("panic".into()).into_response()
+}
+
+async fn count_responses(State(state): State<AppState>, request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    state.metrics.requests.inc();
+    let response = next.run(request).await;
+    if response.status().is_client_error() {
+        state.metrics.errors_4xx.inc();
+    } else if response.status().is_server_error() {
+        state.metrics.errors_5xx.inc();
+    }
+    response
+}
+
+async fn health(State(state): State<AppState>) -> Response {
+    let check = async {
+        let client = state.pool.get().await?;
+        let head = cairn_eventlog::store::head(&client).await?;
+        let rows = client.query("SELECT projector, position FROM es.projector_checkpoints ORDER BY projector", &[]).await?;
+        let projectors: serde_json::Map<String, serde_json::Value> =
+            rows.iter().map(|r| (r.get::<_, String>(0), json!(r.get::<_, i64>(1)))).collect();
+        Ok::<_, BoxError>(json!({"status": "ok", "head": head.position, "projectors": projectors}))
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(3), check).await {
+        Ok(Ok(body)) => axum::Json(body).into_response(),
+        Ok(Err(e)) => ApiError::Unavailable(e.to_string()).into_misp_response("/health"),
+        Err(_) => ApiError::Unavailable("health check timed out".into()).into_misp_response("/health"),
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let mut text = cairn_platform::metrics::Registry::global().render();
+    if let Ok(client) = state.pool.get().await {
+        if let Ok(head) = cairn_eventlog::store::head(&client).await {
+            text.push_str("# HELP cairn_log_head_position Last position in the log.\n# TYPE cairn_log_head_position gauge\n");
+            text.push_str(&format!("cairn_log_head_position {}\n", head.position));
+            if let Ok(rows) = client.query("SELECT projector, position FROM es.projector_checkpoints", &[]).await {
+                text.push_str("# HELP cairn_read_model_lag Log head minus a projector's checkpoint.\n# TYPE cairn_read_model_lag gauge\n");
+                for r in rows {
+                    let (name, position): (String, i64) = (r.get(0), r.get(1));
+                    text.push_str(&format!("cairn_read_model_lag{{projector=\"{name}\"}} {}\n", head.position - position));
+                }
+            }
+        }
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+async fn misp_route(State(state): State<AppState>, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
+    let url = uri.path().to_string();
+    let Some(path) = dispatch::parse(&url) else {
+        return ApiError::NotFound("The requested address was not found on this server.".into()).into_misp_response(&url);
+    };
+    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(b) => b,
+        Err(_) => {
+            return ApiError::PayloadTooLarge(format!("The request body exceeds {MAX_BODY_BYTES} bytes."))
+                .into_misp_response(&url);
+        }
+    };
+    let auth = match auth::authenticate(&state, &headers).await {
+        Ok(a) => a,
+        Err(e) => return e.into_misp_response(&url),
+    };
+    let request = handlers::Request { method, path, body, headers, url: url.clone() };
+    match handlers::route(&state, &auth, &request).await {
+        Ok(response) => response,
+        Err(e) => e.into_misp_response(&url),
+    }
+}
+
+/// Runs the API until shutdown.
+///
+/// # Errors
+/// Missing reference data, an unusable listen address or database URL.
+pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), BoxError> {
+    let settings = Arc::new(settings);
+    let reference = Arc::new(reference::Reference::load(&settings.data_dir)?);
+    let pool = connect::pg_pool(&settings)?;
+    let nats = connect::nats(&settings).await.ok();
+    let appender = Appender::spawn(pool.clone(), nats.clone());
+    let watcher = CheckpointWatcher::start(pool.clone(), nats.clone()).await;
+    let state = AppState::new(settings.clone(), pool, appender, watcher, nats, reference);
+    let listener = tokio::net::TcpListener::bind(&settings.http_addr).await?;
+    tracing::info!(addr = %settings.http_addr, "API listening");
+    axum::serve(listener, router(state)).with_graceful_shutdown(async move { shutdown.wait().await }).await?;
+    Ok(())
+}
+
+/// Not-found for a route Cairn does not (yet) serve, as JSON.
+pub fn unknown_route() -> ApiError {
+    ApiError::NotFound("The requested address was not found on this server.".into())
+}
+

@@ -1,0 +1,53 @@
+//! Shared state of the API: connections, the appender, the read-your-writes watcher, reference data.
+
+use cairn_eventlog::Appender;
+use cairn_eventlog::watcher::CheckpointWatcher;
+use cairn_platform::Settings;
+use cairn_platform::metrics::{Handle, Registry};
+use std::sync::Arc;
+
+#[derive(Clone, Debug)]
+pub struct ApiMetrics {
+    pub requests: Handle,
+    pub errors_4xx: Handle,
+    pub errors_5xx: Handle,
+    pub auth_failures: Handle,
+    pub ryw_timeouts: Handle,
+}
+
+impl ApiMetrics {
+    fn new(r: &Registry) -> Self {
+        Self {
+            requests: r.counter("cairn_api_requests_total", "HTTP requests.", &[]),
+            errors_4xx: r.counter("cairn_api_responses_4xx_total", "4xx responses.", &[]),
+            errors_5xx: r.counter("cairn_api_responses_5xx_total", "5xx responses.", &[]),
+            auth_failures: r.counter("cairn_api_auth_failures_total", "Refused API keys.", &[]),
+            ryw_timeouts: r.counter("cairn_api_ryw_timeouts_total", "Read-your-writes waits that timed out.", &[]),
+        }
+    }
+}
+
+/// Everything a handler needs; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub pool: deadpool_postgres::Pool,
+    pub appender: Appender,
+    pub watcher: CheckpointWatcher,
+    pub nats: Option<async_nats::Client>,
+    pub reference: Arc<crate::reference::Reference>,
+    pub metrics: ApiMetrics,
+}
+
+impl AppState {
+    pub fn new(
+        settings: Arc<Settings>,
+        pool: deadpool_postgres::Pool,
+        appender: Appender,
+        watcher: CheckpointWatcher,
+        nats: Option<async_nats::Client>,
+        reference: Arc<crate::reference::Reference>,
+    ) -> Self {
+        Self { settings, pool, appender, watcher, nats, reference, metrics: ApiMetrics::new(Registry::global()) }
+    }
+}

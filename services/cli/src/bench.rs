@@ -1,0 +1,247 @@
+//! `cairnctl bench …`: benchmarks whose numbers go to docs/benchmarks.md. Each runs against a scratch
+//! database created on the configured PostgreSQL server and dropped afterwards.
+
+use crate::BoxError;
+use cairn_eventlog::{Appender, CommitRequest, ExpectedVersion, NewChange, StreamWrite};
+use cairn_platform::{Settings, connect};
+use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+use std::time::Instant;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{ToSql, Type};
+use uuid::Uuid;
+
+#[derive(Subcommand)]
+pub(crate) enum Which {
+    /// Append throughput through the group-commit appender vs a raw COPY of the same rows.
+    Append(AppendArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct AppendArgs {
+    /// Concurrent clients sending single-change commands.
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// Total single-change commands.
+    #[arg(long, default_value_t = 40_000)]
+    single: usize,
+    /// Number of large commands.
+    #[arg(long, default_value_t = 200)]
+    batches: usize,
+    /// Changes per large command.
+    #[arg(long, default_value_t = 1_000)]
+    batch_size: usize,
+    /// Keep the scratch database.
+    #[arg(long)]
+    keep: bool,
+}
+
+pub(crate) async fn run(settings: &Settings, which: Which) -> Result<(), BoxError> {
+    match which {
+        Which::Append(args) => append(settings, args).await,
+    }
+}
+
+/// A scratch database on the configured server, migrated; dropped by [`Scratch::drop_db`].
+pub(crate) struct Scratch {
+    admin_url: tokio_postgres::Config,
+    pub(crate) name: String,
+    pub(crate) pool: deadpool_postgres::Pool,
+}
+
+impl Scratch {
+    pub(crate) async fn create(settings: &Settings, pool_size: usize) -> Result<Self, BoxError> {
+        let mut admin: tokio_postgres::Config = settings.database_url.expose().parse()?;
+        admin.dbname("postgres");
+        let name = format!("cairn_bench_{}", std::process::id());
+        let (client, conn) = admin.connect(tokio_postgres::NoTls).await?;
+        tokio::spawn(conn);
+        client.batch_execute(&format!("DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name}")).await?;
+        let mut cfg = admin.clone();
+        cfg.dbname(&name);
+        let (mut c, conn) = cfg.connect(tokio_postgres::NoTls).await?;
+        tokio::spawn(conn);
+        cairn_eventlog::migrate::migrate(&mut c).await?;
+        let url = format!(
+            "host={} port={} user={} dbname={name}",
+            host_of(&cfg),
+            cfg.get_ports().first().copied().unwrap_or(5432),
+            cfg.get_user().unwrap_or("postgres")
+        );
+        let pool = connect::pg_pool_for(&url, pool_size)?;
+        Ok(Self { admin_url: admin, name, pool })
+    }
+
+    pub(crate) async fn drop_db(self) -> Result<(), BoxError> {
+        self.pool.close();
+        let (client, conn) = self.admin_url.connect(tokio_postgres::NoTls).await?;
+        tokio::spawn(conn);
+        client.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).await?;
+        Ok(())
+    }
+}
+
+fn host_of(cfg: &tokio_postgres::Config) -> String {
+    match cfg.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        #[cfg(unix)]
+        Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+        None => "127.0.0.1".into(),
+    }
+}
+
+fn bar(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template(&format!("{what:<22} [{{bar:40}}] {{pos}}/{{len}} {{per_sec}} eta {{eta}}"))
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// A payload shaped like an attribute change (~300 bytes of JSON).
+fn payload(i: usize) -> serde_json::Value {
+    json!({
+        "event_id": 12, "id": i, "uuid": Uuid::new_v4(), "type": "ip-dst", "category": "Network activity",
+        "value": format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255), "to_ids": true,
+        "distribution": 5, "sharing_group_id": 0, "comment": "benchmark attribute", "timestamp": 1_700_000_000 + i,
+        "disable_correlation": false, "object_id": 0, "first_seen": null, "last_seen": null
+    })
+}
+
+async fn append(settings: &Settings, args: AppendArgs) -> Result<(), BoxError> {
+    let scratch = Scratch::create(settings, args.clients + 4).await?;
+    println!("scratch database {}", scratch.name);
+    let appender = Appender::spawn(scratch.pool.clone(), None);
+    let actor = json!({"bench": true});
+
+    // 1. Single-change commands from N concurrent clients, each on its own stream with exact versions.
+    let per_client = args.single.div_ceil(args.clients.max(1));
+    let progress = bar((per_client * args.clients) as u64, "single-change commands");
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for c in 0..args.clients {
+        let appender = appender.clone();
+        let actor = actor.clone();
+        let progress = progress.clone();
+        tasks.spawn(async move {
+            let stream = Uuid::new_v4();
+            for v in 0..per_client {
+                let expected = if v == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(v as i64) };
+                appender
+                    .commit(CommitRequest {
+                        command_id: Uuid::new_v4(),
+                        command_type: "bench.single".into(),
+                        actor: actor.clone(),
+                        writes: vec![StreamWrite {
+                            stream_id: stream,
+                            stream_type: "bench".into(),
+                            expected,
+                            changes: vec![NewChange::new("bench.attribute_added", 1, payload(c * per_client + v))],
+                        }],
+                    })
+                    .await?;
+                progress.inc(1);
+            }
+            Ok::<_, cairn_eventlog::StoreError>(())
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r??;
+    }
+    let single_secs = started.elapsed().as_secs_f64();
+    progress.finish_and_clear();
+    let single_rate = (per_client * args.clients) as f64 / single_secs;
+
+    // 2. Large commands: one stream each (like adding an Event with its attributes).
+    let progress = bar((args.batches * args.batch_size) as u64, "1,000-change commands");
+    let batches: Vec<Vec<NewChange>> = (0..args.batches)
+        .map(|b| (0..args.batch_size).map(|i| NewChange::new("bench.attribute_added", 1, payload(b * args.batch_size + i))).collect())
+        .collect();
+    let started = Instant::now();
+    for changes in batches {
+        appender
+            .commit(CommitRequest {
+                command_id: Uuid::new_v4(),
+                command_type: "bench.batch".into(),
+                actor: actor.clone(),
+                writes: vec![StreamWrite {
+                    stream_id: Uuid::new_v4(),
+                    stream_type: "bench".into(),
+                    expected: ExpectedVersion::NoStream,
+                    changes,
+                }],
+            })
+            .await?;
+        progress.inc(args.batch_size as u64);
+    }
+    let batch_secs = started.elapsed().as_secs_f64();
+    progress.finish_and_clear();
+    let batch_rate = (args.batches * args.batch_size) as f64 / batch_secs;
+
+    // 3. Baseline: raw binary COPY of the same number of rows, same columns and indexes, no hashing,
+    //    no log head, no commits table.
+    let client = scratch.pool.get().await?;
+    client
+        .batch_execute("CREATE TABLE bench_copy (LIKE es.changes INCLUDING DEFAULTS INCLUDING INDEXES)")
+        .await?;
+    let rows = args.batches * args.batch_size;
+    let progress = bar(rows as u64, "raw COPY baseline");
+    let started = Instant::now();
+    let sink = client
+        .copy_in(
+            "COPY bench_copy (position, commit_seq, change_id, stream_id, stream_type, stream_version, change_type, \
+             schema_version, payload, metadata, recorded_at, content_hash) FROM STDIN BINARY",
+        )
+        .await?;
+    let types = [
+        Type::INT8, Type::INT8, Type::UUID, Type::UUID, Type::TEXT, Type::INT8, Type::TEXT, Type::INT2,
+        Type::JSONB, Type::JSONB, Type::TIMESTAMPTZ, Type::BYTEA,
+    ];
+    let writer = BinaryCopyInWriter::new(sink, &types);
+    futures::pin_mut!(writer);
+    let now = chrono::Utc::now();
+    let metadata = json!({"command_id": Uuid::new_v4(), "command_type": "bench.batch", "actor": actor});
+    let stream_type = "bench".to_string();
+    let change_type = "bench.attribute_added".to_string();
+    let hash = vec![0u8; 32];
+    let mut stream = Uuid::new_v4();
+    for i in 0..rows {
+        if i % args.batch_size == 0 {
+            stream = Uuid::new_v4();
+        }
+        let position = i as i64 + 1;
+        let commit = (i / args.batch_size) as i64 + 1;
+        let version = (i % args.batch_size) as i64 + 1;
+        let change_id = Uuid::new_v4();
+        let p = payload(i);
+        let schema: i16 = 1;
+        let row: [&(dyn ToSql + Sync); 12] =
+            [&position, &commit, &change_id, &stream, &stream_type, &version, &change_type, &schema, &p, &metadata, &now, &hash];
+        writer.as_mut().write(&row).await?;
+        if i % 1000 == 0 {
+            progress.set_position(i as u64);
+        }
+    }
+    writer.finish().await?;
+    let copy_secs = started.elapsed().as_secs_f64();
+    progress.finish_and_clear();
+    let copy_rate = rows as f64 / copy_secs;
+    drop(client);
+
+    println!();
+    println!("| mode | changes | seconds | changes/s |");
+    println!("|---|---:|---:|---:|");
+    println!("| {} clients × single-change commands | {} | {single_secs:.2} | {single_rate:.0} |", args.clients, per_client * args.clients);
+    println!("| {}-change commands (sequential) | {} | {batch_secs:.2} | {batch_rate:.0} |", args.batch_size, args.batches * args.batch_size);
+    println!("| raw binary COPY, same rows and indexes | {rows} | {copy_secs:.2} | {copy_rate:.0} |");
+    println!();
+    println!("large commands reach {:.0}% of the raw COPY rate", 100.0 * batch_rate / copy_rate);
+    if args.keep {
+        println!("kept scratch database {}", scratch.name);
+    } else {
+        scratch.drop_db().await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,126 @@
+//! `cairnctl`: operate a Cairn instance.
+//!
+//! # Layout
+//! - `migrate`, `bootstrap`: prepare a database ([`bootstrap`]).
+//! - `status`, `verify`, `history`: inspect the log ([`inspect`]).
+//! - `all`: run every service in one process (the single-machine default).
+//! - `bench`: benchmarks ([`bench`]).
+
+mod bench;
+mod bootstrap;
+mod inspect;
+
+use cairn_platform::{Settings, Shutdown};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "cairnctl", version, about = "Operate a Cairn instance")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Apply pending SQL migrations (idempotent; refuses edited migrations).
+    Migrate,
+    /// Create the host organisation and a site admin with an API key (first start only).
+    Bootstrap {
+        /// Where to write the admin API key.
+        #[arg(long, default_value = ".local/admin.key")]
+        key_file: PathBuf,
+    },
+    /// Log head, projector checkpoints and lag, relay position, dead letters.
+    Status,
+    /// Recompute content hashes and the commit chain; exit non-zero naming the first bad commit.
+    Verify,
+    /// Print a stream's changes (an Event, organisation, user…) in order, as JSON lines.
+    History {
+        /// The stream id (an Event's uuid, an organisation's uuid, …).
+        stream: uuid::Uuid,
+    },
+    /// Run every service (api, relay, indexer, correlator, exporter) in this process.
+    All,
+    /// Benchmarks (see docs/benchmarks.md).
+    Bench {
+        #[command(subcommand)]
+        which: bench::Which,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    cairn_platform::telemetry::init("info");
+    let cli = Cli::parse();
+    let settings = match Settings::load() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("cairnctl: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
+        Command::Migrate => bootstrap::migrate(&settings).await,
+        Command::Bootstrap { key_file } => bootstrap::bootstrap(&settings, &key_file).await,
+        Command::Status => inspect::status(&settings).await,
+        Command::Verify => inspect::verify(&settings).await,
+        Command::History { stream } => inspect::history(&settings, stream).await,
+        Command::All => run_all(settings).await,
+        Command::Bench { which } => bench::run(&settings, which).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cairnctl: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Every service as a task of this process; the first to fail stops the others.
+async fn run_all(settings: Settings) -> Result<(), BoxError> {
+    let shutdown = Shutdown::on_os_signals();
+    let mut tasks = tokio::task::JoinSet::new();
+    let s = settings.clone();
+    let sd = shutdown.clone();
+    tasks.spawn(async move { ("relay", cairn_relay::run(s, sd).await) });
+    let s = settings.clone();
+    let sd = shutdown.clone();
+    tasks.spawn(async move { ("indexer", cairn_indexer::run(s, sd).await) });
+    let s = settings.clone();
+    let sd = shutdown.clone();
+    tasks.spawn(async move { ("correlator", cairn_correlator::run(s, sd).await) });
+    let s = settings.clone();
+    let sd = shutdown.clone();
+    tasks.spawn(async move { ("exporter", cairn_exporter::run(s, sd).await) });
+    let s = settings;
+    let sd = shutdown.clone();
+    tasks.spawn(async move { ("api", cairn_api::run(s, sd).await) });
+    let mut failure: Option<BoxError> = None;
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((name, Ok(()))) => tracing::info!(service = name, "stopped"),
+            Ok((name, Err(e))) => {
+                tracing::error!(service = name, error = %e, "service failed; stopping everything");
+                failure.get_or_insert_with(|| format!("{name}: {e}").into());
+                shutdown.trigger();
+            }
+            Err(e) => {
+                failure.get_or_insert_with(|| format!("a service task failed: {e}").into());
+                shutdown.trigger();
+            }
+        }
+        if !shutdown.is_triggered() {
+            // One service stopped on its own: stop the rest too.
+            shutdown.trigger();
+        }
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}

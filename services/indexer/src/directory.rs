@@ -1,0 +1,72 @@
+//! Directory read models: organisations, users, API keys, instance settings.
+
+use cairn_domain::Change;
+use cairn_eventlog::projector::ApplyError;
+use deadpool_postgres::Transaction;
+use serde_json::Value;
+
+fn doc<T: serde::Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+/// Applies one change to the directory tables (changes of other aggregates are ignored).
+///
+/// # Errors
+/// Database errors.
+pub async fn apply(tx: &Transaction<'_>, change: &Change) -> Result<(), ApplyError> {
+    match change {
+        Change::InstanceBootstrapped(b) => {
+            tx.execute(
+                "UPDATE rm.instance SET instance_uuid = $1, host_org_id = $2, admin_user_id = $3 WHERE id = 1",
+                &[&b.instance_uuid, &b.host_org_id, &b.admin_user_id],
+            )
+            .await?;
+        }
+        Change::SettingChanged { name, value } => {
+            tx.execute(
+                "INSERT INTO rm.settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = $2",
+                &[name, value],
+            )
+            .await?;
+        }
+        Change::DefaultRoleSet { role_id } => {
+            tx.execute("UPDATE rm.instance SET default_role_id = $1 WHERE id = 1", &[role_id]).await?;
+        }
+        Change::OrganisationCreated(o) | Change::OrganisationUpdated(o) => {
+            tx.execute(
+                "INSERT INTO rm.organisations (id, uuid, name, local, deleted, doc) VALUES ($1, $2, $3, $4, false, $5) \
+                 ON CONFLICT (id) DO UPDATE SET name = $3, local = $4, doc = $5",
+                &[&o.id, &o.uuid, &o.name, &o.local, &doc(o)],
+            )
+            .await?;
+        }
+        Change::OrganisationDeleted { id, .. } => {
+            tx.execute("UPDATE rm.organisations SET deleted = true WHERE id = $1", &[id]).await?;
+        }
+        Change::UserCreated(u) | Change::UserUpdated(u) => {
+            tx.execute(
+                "INSERT INTO rm.users (id, uuid, org_id, email, role_id, disabled, deleted, doc) \
+                 VALUES ($1, $2, $3, $4, $5, $6, false, $7) \
+                 ON CONFLICT (id) DO UPDATE SET org_id = $3, email = $4, role_id = $5, disabled = $6, doc = $7",
+                &[&u.id, &u.uuid, &u.org_id, &u.email, &u.role_id, &u.disabled, &doc(u)],
+            )
+            .await?;
+        }
+        Change::UserDeleted { id } => {
+            tx.execute("UPDATE rm.users SET deleted = true WHERE id = $1", &[id]).await?;
+            tx.execute("UPDATE rm.auth_keys SET revoked = true WHERE user_id = $1", &[id]).await?;
+        }
+        Change::AuthKeyCreated(k) => {
+            tx.execute(
+                "INSERT INTO rm.auth_keys (id, uuid, user_id, key_hash, revoked, doc) \
+                 VALUES ($1, $2, $3, $4, false, $5) ON CONFLICT (id) DO NOTHING",
+                &[&k.id, &k.uuid, &k.user_id, &k.key_hash, &doc(k)],
+            )
+            .await?;
+        }
+        Change::AuthKeyRevoked { id } => {
+            tx.execute("UPDATE rm.auth_keys SET revoked = true WHERE id = $1", &[id]).await?;
+        }
+    }
+    Ok(())
+}

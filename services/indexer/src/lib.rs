@@ -1,0 +1,53 @@
+//! The indexer: the read models the API answers from.
+//!
+//! # Layout
+//! - [`directory`]: organisations, users, API keys, instance settings (`rm.organisations`, `rm.users`,
+//!   `rm.auth_keys`, `rm.instance`, `rm.settings`).
+//!
+//! One projector (`indexer`) owns all of these tables, so a read-your-writes wait has a single
+//! checkpoint to watch.
+
+pub mod directory;
+
+use cairn_domain::Change;
+use cairn_eventlog::StoredChange;
+use cairn_eventlog::projector::{ApplyError, Options, Projector, Runtime};
+use cairn_platform::{Settings, Shutdown, connect};
+use deadpool_postgres::Transaction;
+
+/// The projector name (checkpoint key and JetStream durable).
+pub const NAME: &str = "indexer";
+
+/// The indexer projector.
+#[derive(Debug, Default, Clone)]
+pub struct Indexer;
+
+impl Projector for Indexer {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    async fn apply(&self, tx: &Transaction<'_>, changes: &[StoredChange]) -> Result<(), ApplyError> {
+        for stored in changes {
+            let change = Change::from_record(&stored.change_type, stored.schema_version, &stored.payload)
+                .map_err(|e| ApplyError::Invalid(e.to_string()))?;
+            directory::apply(tx, &change).await?;
+        }
+        Ok(())
+    }
+}
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Runs the indexer until shutdown.
+///
+/// # Errors
+/// An unusable database URL, or the database unreachable at start.
+pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), BoxError> {
+    let pool = connect::pg_pool(&settings)?;
+    let nats = connect::nats(&settings).await.ok();
+    let runtime = Runtime::new(Indexer, pool, nats, Options::from_settings(&settings.projector)).await?;
+    runtime.run(shutdown).await;
+    Ok(())
+}
+

@@ -1,0 +1,126 @@
+//! The instance aggregate: facts about this Cairn instance (bootstrap, server settings, default role).
+//! A singleton stream ([`crate::stream::instance_stream`]).
+
+use crate::change::Change;
+use crate::error::DomainError;
+use crate::role::Role;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bootstrap {
+    /// This instance's own uuid (MISP `MISP.uuid`).
+    pub instance_uuid: Uuid,
+    pub host_org_id: i64,
+    pub host_org_uuid: Uuid,
+    pub admin_user_id: i64,
+    pub admin_user_uuid: Uuid,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct InstanceState {
+    pub bootstrap: Option<Bootstrap>,
+    pub settings: BTreeMap<String, Value>,
+    pub default_role_id: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum InstanceCommand {
+    Bootstrap(Bootstrap),
+    ChangeSetting { name: String, value: Value },
+    SetDefaultRole { role: Role },
+}
+
+/// # Errors
+/// AlreadyExists for a second bootstrap; Forbidden for non site admins.
+pub fn decide(state: &InstanceState, role: &Role, command: InstanceCommand) -> Result<Vec<Change>, DomainError> {
+    match command {
+        InstanceCommand::Bootstrap(b) => match state.bootstrap {
+            Some(_) => Err(DomainError::AlreadyExists("This instance is already bootstrapped.".into())),
+            None => Ok(vec![Change::InstanceBootstrapped(b)]),
+        },
+        _ if !role.perm_site_admin => Err(DomainError::Forbidden("You do not have permission to use this functionality.".into())),
+        InstanceCommand::ChangeSetting { name, value } => {
+            if name.trim().is_empty() || name.len() > 200 {
+                return Err(DomainError::invalid("setting", "Invalid setting name."));
+            }
+            if state.settings.get(&name) == Some(&value) {
+                return Ok(vec![]);
+            }
+            Ok(vec![Change::SettingChanged { name, value }])
+        }
+        InstanceCommand::SetDefaultRole { role: target } => {
+            if target.perm_site_admin || target.restricted_to_site_admin {
+                return Err(DomainError::invalid("role_id", "A site admin role cannot be the default role."));
+            }
+            if state.default_role_id == Some(target.id) {
+                return Ok(vec![]);
+            }
+            Ok(vec![Change::DefaultRoleSet { role_id: target.id }])
+        }
+    }
+}
+
+pub fn evolve(mut state: InstanceState, change: &Change) -> InstanceState {
+    match change {
+        Change::InstanceBootstrapped(b) => state.bootstrap = Some(b.clone()),
+        Change::SettingChanged { name, value } => {
+            state.settings.insert(name.clone(), value.clone());
+        }
+        Change::DefaultRoleSet { role_id } => state.default_role_id = Some(*role_id),
+        _ => {}
+    }
+    state
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::role::default_role;
+
+    fn boot() -> Bootstrap {
+        Bootstrap {
+            instance_uuid: Uuid::from_u128(9),
+            host_org_id: 1,
+            host_org_uuid: Uuid::from_u128(1),
+            admin_user_id: 1,
+            admin_user_uuid: Uuid::from_u128(2),
+        }
+    }
+
+    #[test]
+    fn bootstrapping_twice_is_refused() {
+        let admin = default_role(1).expect("admin");
+        let state = decide(&InstanceState::default(), &admin, InstanceCommand::Bootstrap(boot()))
+            .expect("first")
+            .iter()
+            .fold(InstanceState::default(), evolve);
+        assert!(matches!(
+            decide(&state, &admin, InstanceCommand::Bootstrap(boot())),
+            Err(DomainError::AlreadyExists(_))
+        ));
+    }
+
+    #[test]
+    fn only_site_admins_change_settings_and_repeats_record_nothing() {
+        let admin = default_role(1).expect("admin");
+        let user = default_role(3).expect("user");
+        let cmd = || InstanceCommand::ChangeSetting { name: "MISP.background_jobs".into(), value: Value::Bool(false) };
+        assert!(matches!(decide(&InstanceState::default(), &user, cmd()), Err(DomainError::Forbidden(_))));
+        let state = decide(&InstanceState::default(), &admin, cmd()).expect("ok").iter().fold(InstanceState::default(), evolve);
+        assert!(decide(&state, &admin, cmd()).expect("ok").is_empty());
+    }
+
+    #[test]
+    fn the_site_admin_role_cannot_be_the_default() {
+        let admin = default_role(1).expect("admin");
+        assert!(decide(&InstanceState::default(), &admin, InstanceCommand::SetDefaultRole { role: admin.clone() }).is_err());
+        let user = default_role(3).expect("user");
+        assert_eq!(
+            decide(&InstanceState::default(), &admin, InstanceCommand::SetDefaultRole { role: user }).expect("ok"),
+            vec![Change::DefaultRoleSet { role_id: 3 }]
+        );
+    }
+}
