@@ -57,7 +57,8 @@ impl Scratch {
         let name = format!("cairn_bench_{}", std::process::id());
         let (client, conn) = admin.connect(tokio_postgres::NoTls).await?;
         tokio::spawn(conn);
-        client.batch_execute(&format!("DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name}")).await?;
+        client.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).await?;
+        client.batch_execute(&format!("CREATE DATABASE {name}")).await?;
         let mut cfg = admin.clone();
         cfg.dbname(&name);
         let (mut c, conn) = cfg.connect(tokio_postgres::NoTls).await?;
@@ -153,6 +154,9 @@ async fn append(settings: &Settings, args: AppendArgs) -> Result<(), BoxError> {
     let single_secs = started.elapsed().as_secs_f64();
     progress.finish_and_clear();
     let single_rate = (per_client * args.clients) as f64 / single_secs;
+    let registry = cairn_platform::metrics::Registry::global();
+    let batches = registry.counter("cairn_appender_batches_total", "Group-commit transactions.", &[]).get();
+    println!("single-change phase: {batches} transactions, {:.1} commands per transaction", (per_client * args.clients) as f64 / batches.max(1) as f64);
 
     // 2. Large commands: one stream each (like adding an Event with its attributes).
     let progress = bar((args.batches * args.batch_size) as u64, "1,000-change commands");

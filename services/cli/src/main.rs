@@ -52,8 +52,9 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    cairn_platform::telemetry::init("info");
     let cli = Cli::parse();
+    // Services log at info; one-shot commands only warn (their output is the result).
+    cairn_platform::telemetry::init(if matches!(cli.command, Command::All) { "info" } else { "warn" });
     let settings = match Settings::load() {
         Ok(s) => s,
         Err(e) => {
@@ -73,7 +74,18 @@ async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("cairnctl: {e}");
+            // Print the whole cause chain ("db error" alone says nothing).
+            let mut message = e.to_string();
+            let mut source = e.source();
+            while let Some(s) = source {
+                let text = s.to_string();
+                if !message.contains(&text) {
+                    message.push_str(": ");
+                    message.push_str(&text);
+                }
+                source = s.source();
+            }
+            eprintln!("cairnctl: {message}");
             ExitCode::FAILURE
         }
     }

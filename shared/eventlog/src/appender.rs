@@ -1,8 +1,8 @@
 //! The group-commit appender: one task per process owns the write path to the log.
 //!
 //! Commands send a [`CommitRequest`] over a channel; the task drains whatever is queued (up to a bound),
-//! checks each request's expected versions against the locked stream rows (later requests in the batch
-//! see the versions written by earlier ones), assigns gap-free positions under the `es.log_head` row lock,
+//! locks the `es.log_head` row (serialising appends across processes), checks each request's expected
+//! versions (later requests in the batch see the versions written by earlier ones), assigns gap-free positions,
 //! extends the hash chain, writes everything with one `COPY` and commits once. Throughput is therefore
 //! batch size × 1/commit latency instead of 1/commit latency (eventsourcing.md §7.2).
 //!
@@ -17,14 +17,14 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use tokio::sync::{mpsc, oneshot};
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::{ToSql, Type};
 use uuid::Uuid;
 
 const MAX_JOBS_PER_BATCH: usize = 512;
 const MAX_CHANGES_PER_BATCH: usize = 50_000;
 const UNIQUE_RACE_RETRIES: usize = 3;
+/// Longest time a batch waits for more commands after the first one arrived.
+const LINGER: std::time::Duration = std::time::Duration::from_micros(500);
 
 /// Subject of the best-effort "something was appended" ping (core NATS; the relay also polls).
 pub const APPENDED_SUBJECT: &str = "cairn.appended";
@@ -74,18 +74,30 @@ async fn run(pool: deadpool_postgres::Pool, notify: Option<async_nats::Client>, 
     let commits = registry.counter("cairn_appender_commits_total", "Commits appended.", &[]);
     let changes = registry.counter("cairn_appender_changes_total", "Changes appended.", &[]);
     let batches = registry.counter("cairn_appender_batches_total", "Group-commit transactions.", &[]);
+    // Size of the previous batch: a good guess of how many clients are waiting to send again.
+    let mut last_batch = 1;
     while let Some(first) = rx.recv().await {
         let mut n_changes = count_changes(&first.request);
         let mut jobs = vec![first];
-        while jobs.len() < MAX_JOBS_PER_BATCH && n_changes < MAX_CHANGES_PER_BATCH {
-            match rx.try_recv() {
-                Ok(job) => {
-                    n_changes += count_changes(&job.request);
-                    jobs.push(job);
+        // Clients answered by the previous commit are about to send their next command: give them a
+        // moment (a few scheduler turns, bounded by LINGER) so they share this transaction.
+        let linger_until = std::time::Instant::now() + LINGER;
+        loop {
+            while jobs.len() < MAX_JOBS_PER_BATCH && n_changes < MAX_CHANGES_PER_BATCH {
+                match rx.try_recv() {
+                    Ok(job) => {
+                        n_changes += count_changes(&job.request);
+                        jobs.push(job);
+                    }
+                    Err(_) => break,
                 }
-                Err(_) => break,
             }
+            if jobs.len() >= last_batch || jobs.len() >= MAX_JOBS_PER_BATCH || std::time::Instant::now() >= linger_until {
+                break;
+            }
+            tokio::task::yield_now().await;
         }
+        last_batch = jobs.len().max(1);
         let requests: Vec<&CommitRequest> = jobs.iter().map(|j| &j.request).collect();
         let results = match append_batch_retrying(&pool, &requests).await {
             Ok(results) => results,
@@ -152,44 +164,104 @@ async fn append_batch(
     pool: &deadpool_postgres::Pool,
     requests: &[&CommitRequest],
 ) -> Result<Vec<Result<CommitReceipt, StoreError>>, StoreError> {
-    let mut client = pool.get().await?;
-    let tx = client.transaction().await?;
+    let client = pool.get().await?;
+    match append_on(&client, requests).await {
+        Ok(results) => Ok(results),
+        Err(e) => {
+            // The statements are pipelined with explicit BEGIN/COMMIT: after a failure the session's
+            // state is unknown, so the connection is closed rather than returned to the pool.
+            let _ = deadpool_postgres::Object::take(client);
+            Err(e)
+        }
+    }
+}
 
-    // 1. Idempotency: command ids that already have a commit.
-    let command_ids: Vec<Uuid> = requests.iter().map(|r| r.command_id).collect();
-    let stmt = tx
+type Op<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), tokio_postgres::Error>> + Send + 'a>>;
+
+/// One group commit in two round trips: (BEGIN, read command ids, lock streams, lock the head) then
+/// (write streams, commits, changes, head, COMMIT). Statements are prepared once per connection.
+async fn append_on(
+    client: &deadpool_postgres::Object,
+    requests: &[&CommitRequest],
+) -> Result<Vec<Result<CommitReceipt, StoreError>>, StoreError> {
+    let known_stmt = client
         .prepare_cached(
             "SELECT command_id, commit_seq, first_position, last_position FROM es.commits WHERE command_id = ANY($1)",
         )
         .await?;
-    let mut known: HashMap<Uuid, CommitReceipt> = HashMap::new();
-    for row in tx.query(&stmt, &[&command_ids]).await? {
-        known.insert(
-            row.get(0),
-            CommitReceipt { commit_seq: row.get(1), first_position: row.get(2), last_position: row.get(3), duplicate: true },
-        );
-    }
+    // Under the head lock (taken first in the same round trip) versions cannot change underneath us.
+    let streams_stmt = client
+        .prepare_cached(
+            "SELECT s.stream_id, (SELECT max(c.stream_version) FROM es.changes c WHERE c.stream_id = s.stream_id), \
+             s.stream_type FROM es.streams s WHERE s.stream_id = ANY($1)",
+        )
+        .await?;
+    let head_stmt = client
+        .prepare_cached("SELECT last_position, last_commit, chain_hash FROM es.log_head WHERE id = 1 FOR UPDATE")
+        .await?;
+    let insert_streams = client
+        .prepare_cached(
+            "INSERT INTO es.streams (stream_id, stream_type, first_position) \
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[])",
+        )
+        .await?;
+    let insert_commits = client
+        .prepare_cached(
+            "INSERT INTO es.commits (commit_seq, first_position, last_position, command_id, command_type, actor, \
+             committed_at, batch_digest, chain_hash) \
+             SELECT seq, first_position, last_position, command_id, command_type, actor, $7::timestamptz, batch_digest, chain_hash \
+             FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::uuid[], $5::text[], $6::jsonb[], $8::bytea[], $9::bytea[]) \
+             AS u(seq, first_position, last_position, command_id, command_type, actor, batch_digest, chain_hash)",
+        )
+        .await?;
+    let insert_changes = client
+        .prepare_cached(
+            "INSERT INTO es.changes (position, commit_seq, change_id, stream_id, stream_type, stream_version, change_type, \
+             schema_version, payload, metadata, recorded_at, content_hash) \
+             SELECT position, commit_seq, change_id, stream_id, stream_type, stream_version, change_type, schema_version, \
+             payload, metadata, $11::timestamptz, content_hash \
+             FROM unnest($1::bigint[], $2::bigint[], $3::uuid[], $4::uuid[], $5::text[], $6::bigint[], $7::text[], \
+             $8::smallint[], $9::jsonb[], $10::jsonb[], $12::bytea[]) \
+             AS u(position, commit_seq, change_id, stream_id, stream_type, stream_version, change_type, schema_version, \
+             payload, metadata, content_hash)",
+        )
+        .await?;
+    let update_head = client
+        .prepare_cached("UPDATE es.log_head SET last_position = $1, last_commit = $2, chain_hash = $3 WHERE id = 1")
+        .await?;
 
-    // 2. Lock every touched stream row, in id order (the same order in every process: no deadlocks).
+    // Round trip 1: BEGIN, lock the head (serialising appends across processes), then read what is
+    // already committed and the streams' current versions.
+    let command_ids: Vec<Uuid> = requests.iter().map(|r| r.command_id).collect();
     let stream_ids: Vec<Uuid> = requests
         .iter()
         .flat_map(|r| r.writes.iter().map(|w| w.stream_id))
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let stmt = tx
-        .prepare_cached(
-            "SELECT stream_id, version, stream_type FROM es.streams WHERE stream_id = ANY($1) ORDER BY stream_id FOR UPDATE",
-        )
-        .await?;
+    let known_params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&command_ids];
+    let stream_params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&stream_ids];
+    let (_, head, known_rows, stream_rows) = futures::try_join!(
+        client.batch_execute("BEGIN"),
+        client.query_one(&head_stmt, &[]),
+        client.query(&known_stmt, &known_params),
+        client.query(&streams_stmt, &stream_params),
+    )?;
+    let mut known: HashMap<Uuid, CommitReceipt> = HashMap::new();
+    for row in known_rows {
+        known.insert(
+            row.get(0),
+            CommitReceipt { commit_seq: row.get(1), first_position: row.get(2), last_position: row.get(3), duplicate: true },
+        );
+    }
     let mut versions: HashMap<Uuid, (i64, String)> = HashMap::new();
-    for row in tx.query(&stmt, &[&stream_ids]).await? {
-        versions.insert(row.get(0), (row.get(1), row.get(2)));
+    for row in stream_rows {
+        versions.insert(row.get(0), (row.get::<_, Option<i64>>(1).unwrap_or(0), row.get(2)));
     }
     let existed: HashSet<Uuid> = versions.keys().copied().collect();
     let start_versions: HashMap<Uuid, i64> = versions.iter().map(|(id, v)| (*id, v.0)).collect();
 
-    // 3. Decide each request in order against the evolving versions.
+    // Decide each request in order against the evolving versions.
     let mut outcomes = Vec::with_capacity(requests.len());
     let mut first_in_batch: HashMap<Uuid, usize> = HashMap::new();
     for (i, req) in requests.iter().enumerate() {
@@ -214,22 +286,18 @@ async fn append_batch(
         }
     }
     if !outcomes.iter().any(|o| matches!(o, Outcome::Accepted)) {
-        tx.commit().await?;
+        client.batch_execute("COMMIT").await?;
         return Ok(resolve(outcomes, &HashMap::new()));
     }
 
-    // 4. Take the log head: from here on positions are ours until COMMIT.
-    let head = tx
-        .query_one("SELECT last_position, last_commit, chain_hash FROM es.log_head WHERE id = 1 FOR UPDATE", &[])
-        .await?;
+    // Build every row in memory: positions, versions, hashes, the chain.
     let mut position: i64 = head.get(0);
     let mut commit_seq: i64 = head.get(1);
     let mut chain: Vec<u8> = head.get(2);
-
-    // 5. Build every row in memory: positions, versions, hashes, the chain.
     let now = hash::to_pg_precision(Utc::now());
     let mut scratch = Vec::new();
     let mut stream_versions: HashMap<Uuid, i64> = start_versions.clone();
+    let mut created: Vec<(Uuid, i64)> = Vec::new();
     let mut rows = ChangeRows::default();
     let mut commit_rows = CommitRows::default();
     let mut receipts: HashMap<usize, CommitReceipt> = HashMap::new();
@@ -240,17 +308,20 @@ async fn append_batch(
         let req = requests[i];
         commit_seq += 1;
         let first = position + 1;
-        let metadata = json!({
+        let metadata = std::sync::Arc::new(json!({
             "command_id": req.command_id,
             "command_type": req.command_type,
             "actor": req.actor,
-        });
+        }));
         let first_hash_index = rows.content_hash.len();
         for w in &req.writes {
             for change in &w.changes {
                 position += 1;
                 let version = stream_versions.entry(w.stream_id).or_insert(0);
                 *version += 1;
+                if *version == 1 && !existed.contains(&w.stream_id) {
+                    created.push((w.stream_id, position));
+                }
                 let content_hash = hash::content_hash(
                     &ChangeFields {
                         stream_id: w.stream_id,
@@ -284,67 +355,71 @@ async fn append_batch(
             &mut scratch,
         );
         chain = new_chain.to_vec();
-        commit_rows.push(commit_seq, first, position, req, now, batch_digest.to_vec(), chain.clone());
+        commit_rows.push(commit_seq, first, position, req, batch_digest.to_vec(), chain.clone());
         receipts.insert(i, CommitReceipt { commit_seq, first_position: first, last_position: position, duplicate: false });
     }
 
-    // 6. Write: stream versions, commits, changes (binary COPY), and the head last.
-    let (mut new_ids, mut new_types, mut new_versions) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut upd_ids, mut upd_versions) = (Vec::new(), Vec::new());
-    for (id, version) in &stream_versions {
-        let Some((_, stream_type)) = versions.get(id) else { continue };
-        if existed.contains(id) {
-            if start_versions.get(id) != Some(version) {
-                upd_ids.push(*id);
-                upd_versions.push(*version);
-            }
-        } else if *version > 0 {
+    let (mut new_ids, mut new_types, mut new_firsts) = (Vec::new(), Vec::new(), Vec::new());
+    for (id, first) in &created {
+        if let Some((_, stream_type)) = versions.get(id) {
             new_ids.push(*id);
             new_types.push(stream_type.clone());
-            new_versions.push(*version);
+            new_firsts.push(*first);
         }
     }
+    let hashes: Vec<&[u8]> = rows.content_hash.iter().map(|h| h.as_slice()).collect();
+    let metadata: Vec<&Value> = rows.metadata.iter().map(|m| m.as_ref()).collect();
+
+    // Round trip 2: every write, the head last, then COMMIT. A failing statement aborts the
+    // transaction and turns the pipelined COMMIT into a rollback.
+    let mut ops: Vec<Op<'_>> = Vec::new();
     if !new_ids.is_empty() {
-        tx.execute(
-            "INSERT INTO es.streams (stream_id, stream_type, version) \
-             SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[])",
-            &[&new_ids, &new_types, &new_versions],
-        )
-        .await?;
+        ops.push(Box::pin(async { client.execute(&insert_streams, &[&new_ids, &new_types, &new_firsts]).await.map(|_| ()) }));
     }
-    if !upd_ids.is_empty() {
-        tx.execute(
-            "UPDATE es.streams s SET version = u.version \
-             FROM unnest($1::uuid[], $2::bigint[]) AS u(stream_id, version) WHERE s.stream_id = u.stream_id",
-            &[&upd_ids, &upd_versions],
-        )
-        .await?;
-    }
-    tx.execute(
-        "INSERT INTO es.commits (commit_seq, first_position, last_position, command_id, command_type, actor, \
-         committed_at, batch_digest, chain_hash) \
-         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::uuid[], $5::text[], $6::jsonb[], \
-         $7::timestamptz[], $8::bytea[], $9::bytea[])",
-        &[
-            &commit_rows.commit_seq,
-            &commit_rows.first,
-            &commit_rows.last,
-            &commit_rows.command_id,
-            &commit_rows.command_type,
-            &commit_rows.actor,
-            &commit_rows.committed_at,
-            &commit_rows.batch_digest,
-            &commit_rows.chain_hash,
-        ],
-    )
-    .await?;
-    copy_changes(&tx, &rows, now).await?;
-    tx.execute(
-        "UPDATE es.log_head SET last_position = $1, last_commit = $2, chain_hash = $3 WHERE id = 1",
-        &[&position, &commit_seq, &chain],
-    )
-    .await?;
-    tx.commit().await?;
+    ops.push(Box::pin(async {
+        client
+            .execute(
+                &insert_commits,
+                &[
+                    &commit_rows.commit_seq,
+                    &commit_rows.first,
+                    &commit_rows.last,
+                    &commit_rows.command_id,
+                    &commit_rows.command_type,
+                    &commit_rows.actor,
+                    &now,
+                    &commit_rows.batch_digest,
+                    &commit_rows.chain_hash,
+                ],
+            )
+            .await
+            .map(|_| ())
+    }));
+    ops.push(Box::pin(async {
+        client
+            .execute(
+                &insert_changes,
+                &[
+                    &rows.position,
+                    &rows.commit_seq,
+                    &rows.change_id,
+                    &rows.stream_id,
+                    &rows.stream_type,
+                    &rows.stream_version,
+                    &rows.change_type,
+                    &rows.schema_version,
+                    &rows.payload,
+                    &metadata,
+                    &now,
+                    &hashes,
+                ],
+            )
+            .await
+            .map(|_| ())
+    }));
+    ops.push(Box::pin(async { client.execute(&update_head, &[&position, &commit_seq, &chain]).await.map(|_| ()) }));
+    ops.push(Box::pin(client.batch_execute("COMMIT")));
+    futures::future::try_join_all(ops).await?;
     Ok(resolve(outcomes, &receipts))
 }
 
@@ -392,7 +467,7 @@ fn resolve(outcomes: Vec<Outcome>, receipts: &HashMap<usize, CommitReceipt>) -> 
 }
 
 #[derive(Default)]
-struct ChangeRows {
+struct ChangeRows<'a> {
     position: Vec<i64>,
     commit_seq: Vec<i64>,
     change_id: Vec<Uuid>,
@@ -401,22 +476,22 @@ struct ChangeRows {
     stream_version: Vec<i64>,
     change_type: Vec<String>,
     schema_version: Vec<i16>,
-    payload: Vec<Value>,
-    metadata: Vec<Value>,
+    payload: Vec<&'a Value>,
+    metadata: Vec<std::sync::Arc<Value>>,
     content_hash: Vec<[u8; 32]>,
 }
 
-impl ChangeRows {
+impl<'a> ChangeRows<'a> {
     #[allow(clippy::too_many_arguments)]
     fn push(
         &mut self,
         position: i64,
         commit_seq: i64,
-        change: &crate::model::NewChange,
+        change: &'a crate::model::NewChange,
         stream_id: Uuid,
         stream_type: &str,
         stream_version: i64,
-        metadata: &Value,
+        metadata: &std::sync::Arc<Value>,
         content_hash: [u8; 32],
     ) {
         self.position.push(position);
@@ -427,8 +502,8 @@ impl ChangeRows {
         self.stream_version.push(stream_version);
         self.change_type.push(change.change_type.clone());
         self.schema_version.push(change.schema_version);
-        self.payload.push(change.payload.clone());
-        self.metadata.push(metadata.clone());
+        self.payload.push(&change.payload);
+        self.metadata.push(std::sync::Arc::clone(metadata));
         self.content_hash.push(content_hash);
     }
 }
@@ -441,7 +516,6 @@ struct CommitRows {
     command_id: Vec<Uuid>,
     command_type: Vec<String>,
     actor: Vec<Value>,
-    committed_at: Vec<chrono::DateTime<Utc>>,
     batch_digest: Vec<Vec<u8>>,
     chain_hash: Vec<Vec<u8>>,
 }
@@ -454,7 +528,6 @@ impl CommitRows {
         first: i64,
         last: i64,
         req: &CommitRequest,
-        at: chrono::DateTime<Utc>,
         batch_digest: Vec<u8>,
         chain_hash: Vec<u8>,
     ) {
@@ -464,57 +537,8 @@ impl CommitRows {
         self.command_id.push(req.command_id);
         self.command_type.push(req.command_type.clone());
         self.actor.push(req.actor.clone());
-        self.committed_at.push(at);
         self.batch_digest.push(batch_digest);
         self.chain_hash.push(chain_hash);
     }
 }
 
-async fn copy_changes(
-    tx: &tokio_postgres::Transaction<'_>,
-    rows: &ChangeRows,
-    recorded_at: chrono::DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let sink = tx
-        .copy_in(
-            "COPY es.changes (position, commit_seq, change_id, stream_id, stream_type, stream_version, change_type, \
-             schema_version, payload, metadata, recorded_at, content_hash) FROM STDIN BINARY",
-        )
-        .await?;
-    let types = [
-        Type::INT8,
-        Type::INT8,
-        Type::UUID,
-        Type::UUID,
-        Type::TEXT,
-        Type::INT8,
-        Type::TEXT,
-        Type::INT2,
-        Type::JSONB,
-        Type::JSONB,
-        Type::TIMESTAMPTZ,
-        Type::BYTEA,
-    ];
-    let writer = BinaryCopyInWriter::new(sink, &types);
-    futures::pin_mut!(writer);
-    for i in 0..rows.position.len() {
-        let hash: &[u8] = &rows.content_hash[i];
-        let row: [&(dyn ToSql + Sync); 12] = [
-            &rows.position[i],
-            &rows.commit_seq[i],
-            &rows.change_id[i],
-            &rows.stream_id[i],
-            &rows.stream_type[i],
-            &rows.stream_version[i],
-            &rows.change_type[i],
-            &rows.schema_version[i],
-            &rows.payload[i],
-            &rows.metadata[i],
-            &recorded_at,
-            &hash,
-        ];
-        writer.as_mut().write(&row).await?;
-    }
-    writer.finish().await?;
-    Ok(())
-}

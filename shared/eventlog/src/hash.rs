@@ -46,13 +46,15 @@ pub fn canonical_json(value: &Value, out: &mut Vec<u8>) {
             out.push(b']');
         }
         Value::String(s) => write_json_string(s, out),
-        other => out.extend_from_slice(other.to_string().as_bytes()),
+        other => {
+            let _ = serde_json::to_writer(&mut *out, other);
+        }
     }
 }
 
 fn write_json_string(s: &str, out: &mut Vec<u8>) {
-    // serde_json's string escaping is deterministic; reuse it.
-    out.extend_from_slice(Value::String(s.to_owned()).to_string().as_bytes());
+    // serde_json's string escaping is deterministic; reuse it (writing to a Vec cannot fail).
+    let _ = serde_json::to_writer(&mut *out, s);
 }
 
 fn put_str(h: &mut Sha256, s: &str) {

@@ -133,8 +133,13 @@ pub async fn read_stream_until(
 /// # Errors
 /// Database errors.
 pub async fn stream_version(client: &impl GenericClient, stream_id: Uuid) -> Result<Option<(i64, String)>, StoreError> {
-    let stmt = client.prepare_cached("SELECT version, stream_type FROM es.streams WHERE stream_id = $1").await?;
-    Ok(client.query_opt(&stmt, &[&stream_id]).await?.map(|r| (r.get(0), r.get(1))))
+    let stmt = client
+        .prepare_cached(
+            "SELECT (SELECT max(c.stream_version) FROM es.changes c WHERE c.stream_id = s.stream_id), s.stream_type \
+             FROM es.streams s WHERE s.stream_id = $1",
+        )
+        .await?;
+    Ok(client.query_opt(&stmt, &[&stream_id]).await?.map(|r| (r.get::<_, Option<i64>>(0).unwrap_or(0), r.get(1))))
 }
 
 /// Commits with `commit_seq > after`, in order, at most `limit`.
