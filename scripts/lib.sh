@@ -4,6 +4,7 @@
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LOCAL="$ROOT/.local"
 PYMISP_VERSION="${PYMISP_VERSION:-2.5.34.4}"
+PYTAXONOMIES_VERSION="${PYTAXONOMIES_VERSION:-2.1.2}"
 
 log() { printf '\033[1m[cairn]\033[0m %s\n' "$*" >&2; }
 die() { printf '[cairn] error: %s\n' "$*" >&2; exit 1; }
@@ -45,29 +46,38 @@ ensure_packages() {
   nats_bin >/dev/null || die "nats-server not found after installing"
 }
 
-# MISP reference data from the PyPI packages that ship it, unpacked into .local/data (never committed).
+# MISP reference data from the PyPI packages that ship it, unpacked into .local/data (never committed):
+# pymisp (describeTypes.json, misp-objects templates) and pytaxonomies (the misp-taxonomies).
 ensure_data() {
-  local data="$LOCAL/data" stamp="$LOCAL/data/.pymisp-$PYMISP_VERSION"
-  [ -f "$stamp" ] && return 0
-  log "fetching MISP reference data (pymisp $PYMISP_VERSION) from PyPI"
+  local data="$LOCAL/data"
   mkdir -p "$data/wheels"
-  python3 -m pip download -q --no-deps --only-binary :all: "pymisp==$PYMISP_VERSION" -d "$data/wheels" \
-    || die "could not download pymisp from PyPI"
-  python3 - "$data" "$PYMISP_VERSION" <<'PY'
-import sys, zipfile, pathlib
-data, version = pathlib.Path(sys.argv[1]), sys.argv[2]
-wheel = next((data / "wheels").glob(f"pymisp-{version}-*.whl"))
-out = data / "pymisp"
+  fetch_wheel_data pymisp "$PYMISP_VERSION" "pymisp/data/" "$data/pymisp"
+  [ -f "$data/pymisp/describeTypes.json" ] || die "describeTypes.json missing from the pymisp wheel"
+  fetch_wheel_data pytaxonomies "$PYTAXONOMIES_VERSION" "pytaxonomies/data/misp-taxonomies/" "$data/taxonomies"
+  [ -f "$data/taxonomies/tlp/machinetag.json" ] || die "the tlp taxonomy is missing from the pytaxonomies wheel"
+}
+
+# fetch_wheel_data PACKAGE VERSION PREFIX DEST: downloads the wheel from PyPI (once) and unpacks the
+# files under PREFIX into DEST.
+fetch_wheel_data() {
+  local package="$1" version="$2" prefix="$3" dest="$4" stamp="$LOCAL/data/.$1-$2"
+  [ -f "$stamp" ] && return 0
+  log "fetching MISP reference data: $package $version (PyPI)"
+  python3 -m pip download -q --no-deps --only-binary :all: "$package==$version" -d "$LOCAL/data/wheels" \
+    || die "could not download $package from PyPI"
+  python3 - "$LOCAL/data/wheels" "$package" "$version" "$prefix" "$dest" <<'PY'
+import sys, zipfile, pathlib, shutil
+wheels, package, version, prefix, dest = sys.argv[1:]
+wheel = next(pathlib.Path(wheels).glob(f"{package}-{version}-*.whl"))
+out = pathlib.Path(dest)
+shutil.rmtree(out, ignore_errors=True)
 with zipfile.ZipFile(wheel) as z:
     for name in z.namelist():
-        if name.startswith("pymisp/data/"):
-            target = out / name[len("pymisp/data/"):]
-            if name.endswith("/"):
-                continue
+        if name.startswith(prefix) and not name.endswith("/"):
+            target = out / name[len(prefix):]
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(z.read(name))
 PY
-  [ -f "$data/pymisp/describeTypes.json" ] || die "describeTypes.json missing from the pymisp wheel"
   touch "$stamp"
 }
 

@@ -94,7 +94,44 @@ pub async fn bootstrap(settings: &Settings, pool: &deadpool_postgres::Pool) -> R
         admin_user_id: user.id,
         admin_user_uuid: user.uuid,
     };
-    let instance_changes = instance::decide(&InstanceState::default(), &admin_role, InstanceCommand::Bootstrap(boot))?;
+    let mut instance_changes = instance::decide(&InstanceState::default(), &admin_role, InstanceCommand::Bootstrap(boot))?;
+    // TLP is what every sharing community uses first: its taxonomy starts enabled, with its tags.
+    let tlp = crate::reference::load_taxonomies(&settings.data_dir.join("taxonomies")).into_iter().find(|t| t.namespace == "tlp");
+    let mut tag_writes = Vec::new();
+    if let Some(tlp) = &tlp {
+        instance_changes.push(Change::TaxonomyEnabled { namespace: tlp.namespace.clone() });
+        for entry in &tlp.entries {
+            let mut t = cairn_domain::tag::Tag {
+                id: next_id(&client, "tag").await?,
+                name: entry.tag.clone(),
+                colour: cairn_domain::tag::default_colour(&entry.tag),
+                exportable: true,
+                org_id: 0,
+                user_id: 0,
+                hide_tag: false,
+                numerical_value: entry.numerical_value,
+                is_galaxy: false,
+                is_custom_galaxy: false,
+                local_only: false,
+            };
+            if let Some(c) = entry.colour.as_ref().filter(|c| c.len() == 7 && c.starts_with('#')) {
+                t.colour = c.to_lowercase();
+            }
+            let changes = cairn_domain::tag::decide(
+                &cairn_domain::tag::TagState::default(),
+                &admin_role,
+                cairn_domain::tag::TagCommand::Create { tag: t.clone() },
+            )?;
+            tag_writes.push(StreamWrite {
+                stream_id: stream::tag_stream(&t.name),
+                stream_type: stream::TAG.into(),
+                expected: ExpectedVersion::NoStream,
+                changes: to_new_changes(&changes),
+            });
+        }
+    } else {
+        tracing::warn!("the tlp taxonomy was not found in the data directory; no taxonomy is enabled");
+    }
     let org_changes = organisation::decide(
         &OrganisationState::default(),
         &admin_role,
@@ -112,7 +149,7 @@ pub async fn bootstrap(settings: &Settings, pool: &deadpool_postgres::Pool) -> R
             command_id: Uuid::new_v4(),
             command_type: "bootstrap".into(),
             actor: serde_json::to_value(&actor)?,
-            writes: vec![
+            writes: [
                 StreamWrite {
                     stream_id: stream::instance_stream(),
                     stream_type: stream::INSTANCE.into(),
@@ -131,7 +168,10 @@ pub async fn bootstrap(settings: &Settings, pool: &deadpool_postgres::Pool) -> R
                     expected: ExpectedVersion::NoStream,
                     changes: to_new_changes(&user_changes),
                 },
-            ],
+            ]
+            .into_iter()
+            .chain(tag_writes)
+            .collect(),
         })
         .await;
     match receipt {

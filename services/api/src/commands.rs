@@ -1,15 +1,22 @@
-//! Running a command: load the stream, fold `evolve`, `decide`, append with the expected version,
-//! retry a bounded number of times on a concurrent write, then wait until the read models have applied
-//! the new position (read-your-writes).
+//! Running a command: load the stream (from an in-process cache of folded states, refreshed with the
+//! stream's tail), `decide`, append with the expected version, retry a bounded number of times on a
+//! concurrent write, then wait until the read models have applied the new position (read-your-writes).
+//!
+//! Commands on the same stream are serialised inside this process (one async lock per stream), so they
+//! do not race each other into version conflicts; other processes are handled by the expected version.
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use cairn_domain::{Actor, Change, DomainError};
+use cairn_domain::{Actor, Change};
 use cairn_eventlog::{CommitReceipt, CommitRequest, ExpectedVersion, StoreError, StreamWrite};
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use uuid::Uuid;
 
 const MAX_RETRIES: usize = 5;
+const CACHE_STREAMS: usize = 1_024;
 
 /// Identity of one command: its idempotency key, its name and who issued it.
 #[derive(Clone, Debug)]
@@ -25,25 +32,40 @@ impl CommandMeta {
     }
 }
 
-/// Reads a stream and folds it.
-///
-/// # Errors
-/// Store errors and undecodable changes.
-pub async fn load<S: Default>(
-    state: &AppState,
-    stream_id: Uuid,
-    evolve: fn(S, &Change) -> S,
-) -> Result<(S, i64), ApiError> {
-    let client = state.pool.get().await?;
-    let stored = cairn_eventlog::store::read_stream(&client, stream_id, 0).await?;
-    let mut version = 0;
-    let mut s = S::default();
-    for c in &stored {
-        let change = Change::from_record(&c.change_type, c.schema_version, &c.payload).map_err(ApiError::internal)?;
-        s = evolve(s, &change);
-        version = c.stream_version;
+type Slot = Option<(Box<dyn Any + Send + Sync>, i64)>;
+
+/// Folded states of recently used streams, each behind its own async lock.
+#[derive(Default)]
+pub struct StreamCache {
+    slots: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<Slot>>>>,
+}
+
+impl std::fmt::Debug for StreamCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamCache").finish_non_exhaustive()
     }
-    Ok((s, version))
+}
+
+impl StreamCache {
+    fn slot(&self, id: Uuid) -> Arc<tokio::sync::Mutex<Slot>> {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        if slots.len() >= CACHE_STREAMS && !slots.contains_key(&id) {
+            // Evict idle entries (nobody holds their lock); correctness never depends on the cache.
+            let idle: Vec<Uuid> = slots.iter().filter(|(_, s)| Arc::strong_count(s) == 1).map(|(k, _)| *k).take(CACHE_STREAMS / 4).collect();
+            for k in idle {
+                slots.remove(&k);
+            }
+        }
+        slots.entry(id).or_default().clone()
+    }
+}
+
+/// What an executed command produced.
+#[derive(Debug)]
+pub struct Executed<T> {
+    pub receipt: Option<CommitReceipt>,
+    pub changes: Vec<Change>,
+    pub extra: T,
 }
 
 /// The stored form of domain changes.
@@ -51,24 +73,75 @@ pub fn to_new_changes(changes: &[Change]) -> Vec<cairn_eventlog::NewChange> {
     crate::bootstrap::to_new_changes(changes)
 }
 
-/// Runs `decide` against the current state of one stream and appends what it returns.
-/// Returns `None` when the command changed nothing.
+async fn refresh<S: Default + Send + Sync + 'static>(
+    state: &AppState,
+    slot: &mut Slot,
+    stream_id: Uuid,
+    evolve: fn(S, &Change) -> S,
+) -> Result<(S, i64), ApiError> {
+    let (mut s, mut version) = match slot.take() {
+        Some((boxed, v)) => match boxed.downcast::<S>() {
+            Ok(s) => (*s, v),
+            Err(_) => (S::default(), 0),
+        },
+        None => (S::default(), 0),
+    };
+    let client = state.pool.get().await?;
+    let tail = cairn_eventlog::store::read_stream(&client, stream_id, version).await?;
+    for c in &tail {
+        let change = Change::from_record(&c.change_type, c.schema_version, &c.payload).map_err(ApiError::internal)?;
+        s = evolve(s, &change);
+        version = c.stream_version;
+    }
+    Ok((s, version))
+}
+
+/// Reads a stream's current state (through the cache).
 ///
 /// # Errors
-/// Domain refusals, 409 after repeated concurrent writes, 503 when the store is unreachable.
-pub async fn execute<S: Default>(
+/// Store errors and undecodable changes.
+pub async fn load<S: Default + Clone + Send + Sync + 'static>(
+    state: &AppState,
+    stream_id: Uuid,
+    evolve: fn(S, &Change) -> S,
+) -> Result<(S, i64), ApiError> {
+    let slot = state.streams.slot(stream_id);
+    let mut guard = slot.lock().await;
+    let (s, v) = refresh(state, &mut guard, stream_id, evolve).await?;
+    *guard = Some((Box::new(s.clone()), v));
+    Ok((s, v))
+}
+
+/// Runs `decide` against the current state of one stream and appends what it returns.
+///
+/// # Errors
+/// The decision's refusal, 409 after repeated concurrent writes, 503 when the store is unreachable.
+pub async fn execute<S, T>(
     state: &AppState,
     meta: &CommandMeta,
     stream_id: Uuid,
     stream_type: &str,
     evolve: fn(S, &Change) -> S,
-    decide: impl Fn(&S) -> Result<Vec<Change>, DomainError>,
-) -> Result<Option<CommitReceipt>, ApiError> {
+    mut decide: impl FnMut(&S) -> Result<(Vec<Change>, T), ApiError>,
+) -> Result<Executed<T>, ApiError>
+where
+    S: Default + Send + Sync + 'static,
+{
+    let slot = state.streams.slot(stream_id);
+    let mut guard = slot.lock().await;
     for _ in 0..MAX_RETRIES {
-        let (current, version) = load(state, stream_id, evolve).await?;
-        let changes = decide(&current)?;
+        let (current, version) = refresh(state, &mut guard, stream_id, evolve).await?;
+        let decided = decide(&current);
+        let (changes, extra) = match decided {
+            Ok(d) => d,
+            Err(e) => {
+                *guard = Some((Box::new(current), version));
+                return Err(e);
+            }
+        };
         if changes.is_empty() {
-            return Ok(None);
+            *guard = Some((Box::new(current), version));
+            return Ok(Executed { receipt: None, changes, extra });
         }
         let expected = if version == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(version) };
         let request = CommitRequest {
@@ -79,27 +152,56 @@ pub async fn execute<S: Default>(
         };
         match state.appender.commit(request).await {
             Ok(receipt) => {
+                if receipt.duplicate {
+                    // The same command was already recorded: the cache must re-read the stream.
+                    *guard = None;
+                } else {
+                    let mut s = current;
+                    for c in &changes {
+                        s = evolve(s, c);
+                    }
+                    *guard = Some((Box::new(s), version + changes.len() as i64));
+                }
+                drop(guard);
                 wait_for_read_models(state, receipt.last_position).await;
-                return Ok(Some(receipt));
+                return Ok(Executed { receipt: Some(receipt), changes, extra });
             }
-            Err(StoreError::Conflict { .. }) => continue,
-            Err(e) => return Err(e.into()),
+            Err(StoreError::Conflict { .. }) => {
+                *guard = Some((Box::new(current), version));
+                continue;
+            }
+            Err(e) => {
+                *guard = None;
+                return Err(e.into());
+            }
         }
     }
     Err(ApiError::Conflict("The target is being modified concurrently; please retry.".into()))
 }
 
-/// Waits (bounded) until the indexer has applied `position`. A timeout is logged and counted, not an error:
-/// the write happened.
+/// Waits (bounded) until the indexer has applied `position`. A timeout is logged and counted, not an
+/// error: the write happened.
 pub async fn wait_for_read_models(state: &AppState, position: i64) {
     let timeout = Duration::from_millis(state.settings.read_your_writes_timeout_ms);
-    if !state.watcher.wait_for(cairn_indexer_name(), position, timeout).await {
+    if !state.watcher.wait_for(INDEXER, position, timeout).await {
         state.metrics.ryw_timeouts.inc();
         tracing::warn!(position, "read models did not reach the written position in time");
     }
 }
 
 /// The indexer's projector name (kept here so the API does not depend on the indexer crate).
-pub fn cairn_indexer_name() -> &'static str {
-    "indexer"
+pub const INDEXER: &str = "indexer";
+
+/// `n` fresh ids from an id sequence (`ids.<sequence>`).
+///
+/// # Errors
+/// Database errors.
+pub async fn allocate_ids(state: &AppState, sequence: &str, n: usize) -> Result<Vec<i64>, ApiError> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let client = state.pool.get().await?;
+    let sql = format!("SELECT nextval('ids.{sequence}') FROM generate_series(1, $1::int)");
+    let rows = client.query(&sql, &[&(n as i32)]).await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
 }

@@ -6,20 +6,26 @@
 //! - [`auth`]: API-key authentication; [`keys`]: key generation and hashing.
 //! - [`error`]: [`ApiError`], MISP's JSON error bodies; a middleware makes every error JSON.
 //! - [`commands`]: load → decide → append → wait for the read models; [`body`]: loose request bodies.
+//! - [`input`]: MISP's loose Event/Attribute/Object JSON → domain drafts; [`filters`]: search syntax.
+//! - [`render`]: read models → MISP's Event JSON; [`acl_sql`]: the access rule as SQL for lists.
 //! - [`misp`]: MISP's response typing (ids as strings, flags as booleans).
 //! - [`state`]: shared state; [`reference`]: MISP reference data fetched from PyPI packages.
 //! - Native routes: `/health`, `/metrics`.
 
+pub mod acl_sql;
 pub mod auth;
 pub mod body;
 pub mod bootstrap;
 pub mod commands;
 pub mod dispatch;
 pub mod error;
+pub mod filters;
 pub mod handlers;
+pub mod input;
 pub mod keys;
 pub mod misp;
 pub mod reference;
+pub mod render;
 pub mod state;
 
 use axum::Router;

@@ -37,6 +37,8 @@ pub struct AppState {
     pub nats: Option<async_nats::Client>,
     pub reference: Arc<crate::reference::Reference>,
     pub metrics: ApiMetrics,
+    /// Folded states of recently used streams (see [`crate::commands`]).
+    pub streams: Arc<crate::commands::StreamCache>,
 }
 
 impl AppState {
@@ -48,6 +50,15 @@ impl AppState {
         nats: Option<async_nats::Client>,
         reference: Arc<crate::reference::Reference>,
     ) -> Self {
-        Self { settings, pool, appender, watcher, nats, reference, metrics: ApiMetrics::new(Registry::global()) }
+        Self {
+            settings,
+            pool,
+            appender,
+            watcher,
+            nats,
+            reference,
+            metrics: ApiMetrics::new(Registry::global()),
+            streams: Arc::default(),
+        }
     }
 }

@@ -29,6 +29,15 @@ pub async fn apply(tx: &Transaction<'_>, change: &Change) -> Result<(), ApplyErr
             )
             .await?;
         }
+        Change::TaxonomyEnabled { namespace } => {
+            tx.execute("INSERT INTO rm.taxonomies (namespace) VALUES ($1) ON CONFLICT DO NOTHING", &[namespace]).await?;
+        }
+        Change::TaxonomyDisabled { namespace } => {
+            tx.execute("DELETE FROM rm.taxonomies WHERE namespace = $1", &[namespace]).await?;
+        }
+        Change::TaxonomyRequiredSet { namespace, required } => {
+            tx.execute("UPDATE rm.taxonomies SET required = $2 WHERE namespace = $1", &[namespace, required]).await?;
+        }
         Change::DefaultRoleSet { role_id } => {
             tx.execute("UPDATE rm.instance SET default_role_id = $1 WHERE id = 1", &[role_id]).await?;
         }
@@ -67,6 +76,7 @@ pub async fn apply(tx: &Transaction<'_>, change: &Change) -> Result<(), ApplyErr
         Change::AuthKeyRevoked { id } => {
             tx.execute("UPDATE rm.auth_keys SET revoked = true WHERE id = $1", &[id]).await?;
         }
+        _ => {}
     }
     Ok(())
 }

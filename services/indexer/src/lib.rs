@@ -3,11 +3,13 @@
 //! # Layout
 //! - [`directory`]: organisations, users, API keys, instance settings (`rm.organisations`, `rm.users`,
 //!   `rm.auth_keys`, `rm.instance`, `rm.settings`).
+//! - [`events`]: Events, Attributes, Objects, references, tags and tag links (`rm.events`, …).
 //!
 //! One projector (`indexer`) owns all of these tables, so a read-your-writes wait has a single
 //! checkpoint to watch.
 
 pub mod directory;
+pub mod events;
 
 use cairn_domain::Change;
 use cairn_eventlog::StoredChange;
@@ -28,12 +30,14 @@ impl Projector for Indexer {
     }
 
     async fn apply(&self, tx: &Transaction<'_>, changes: &[StoredChange]) -> Result<(), ApplyError> {
+        let mut pending = events::Pending::default();
         for stored in changes {
             let change = Change::from_record(&stored.change_type, stored.schema_version, &stored.payload)
                 .map_err(|e| ApplyError::Invalid(e.to_string()))?;
             directory::apply(tx, &change).await?;
+            events::apply(tx, stored.stream_id, &change, &mut pending).await?;
         }
-        Ok(())
+        events::finish(tx, &mut pending).await
     }
 }
 

@@ -5,7 +5,9 @@
 //! old shapes are known), so replay of an old log always yields today's enum. Golden-JSON tests pin
 //! the serialized form of every variant: renaming a field fails CI.
 
+use crate::event::model::{Attribute, EventMeta, Object, ObjectReference, TagLink};
 use crate::instance::Bootstrap;
+use crate::tag::Tag;
 use crate::organisation::Organisation;
 use crate::user::{AuthKey, User};
 use serde::{Deserialize, Serialize};
@@ -21,6 +23,12 @@ pub enum Change {
     SettingChanged { name: String, value: Value },
     #[serde(rename = "instance.default_role_set.v1")]
     DefaultRoleSet { role_id: i64 },
+    #[serde(rename = "instance.taxonomy_enabled.v1")]
+    TaxonomyEnabled { namespace: String },
+    #[serde(rename = "instance.taxonomy_disabled.v1")]
+    TaxonomyDisabled { namespace: String },
+    #[serde(rename = "instance.taxonomy_required_set.v1")]
+    TaxonomyRequiredSet { namespace: String, required: bool },
 
     // organisation
     #[serde(rename = "organisation.created.v1")]
@@ -41,6 +49,58 @@ pub enum Change {
     AuthKeyCreated(AuthKey),
     #[serde(rename = "user.auth_key_revoked.v1")]
     AuthKeyRevoked { id: i64 },
+
+    // tag
+    #[serde(rename = "tag.created.v1")]
+    TagCreated(Tag),
+    #[serde(rename = "tag.updated.v1")]
+    TagUpdated(Tag),
+    #[serde(rename = "tag.deleted.v1")]
+    TagDeleted { id: i64 },
+
+    // event (the MISP Event and everything in it)
+    #[serde(rename = "event.created.v1")]
+    EventCreated(EventMeta),
+    /// The Event's own fields were edited (the record is complete).
+    #[serde(rename = "event.updated.v1")]
+    EventUpdated(EventMeta),
+    /// Content of the Event changed: its timestamp moves and it is no longer published (MISP's
+    /// `unpublishEvent`).
+    #[serde(rename = "event.touched.v1")]
+    EventTouched { timestamp: i64 },
+    #[serde(rename = "event.published.v1")]
+    EventPublished { publish_timestamp: i64 },
+    #[serde(rename = "event.unpublished.v1")]
+    EventUnpublished {},
+    #[serde(rename = "event.deleted.v1")]
+    EventDeleted { id: i64 },
+    #[serde(rename = "event.tagged.v1")]
+    EventTagged(TagLink),
+    #[serde(rename = "event.untagged.v1")]
+    EventUntagged { tag_id: i64, local: bool },
+    #[serde(rename = "attribute.added.v1")]
+    AttributeAdded(Attribute),
+    /// The attribute's record after an edit (complete, tags included).
+    #[serde(rename = "attribute.updated.v1")]
+    AttributeUpdated(Attribute),
+    #[serde(rename = "attribute.deleted.v1")]
+    AttributeDeleted { id: i64, hard: bool, timestamp: i64 },
+    #[serde(rename = "attribute.restored.v1")]
+    AttributeRestored { id: i64, timestamp: i64 },
+    #[serde(rename = "attribute.tagged.v1")]
+    AttributeTagged { attribute_id: i64, tag: TagLink },
+    #[serde(rename = "attribute.untagged.v1")]
+    AttributeUntagged { attribute_id: i64, tag_id: i64, local: bool },
+    #[serde(rename = "object.added.v1")]
+    ObjectAdded(Object),
+    #[serde(rename = "object.updated.v1")]
+    ObjectUpdated(Object),
+    #[serde(rename = "object.deleted.v1")]
+    ObjectDeleted { id: i64, hard: bool, timestamp: i64 },
+    #[serde(rename = "object_reference.added.v1")]
+    ReferenceAdded(ObjectReference),
+    #[serde(rename = "object_reference.deleted.v1")]
+    ReferenceDeleted { id: i64, hard: bool, timestamp: i64 },
 }
 
 /// A change in its stored form.
@@ -195,6 +255,12 @@ mod tests {
             json!({"type":"instance.setting_changed.v1","data":{"name":"MISP.background_jobs","value":false}}),
         );
         golden(Change::DefaultRoleSet { role_id: 3 }, json!({"type":"instance.default_role_set.v1","data":{"role_id":3}}));
+        golden(Change::TaxonomyEnabled { namespace: "tlp".into() }, json!({"type":"instance.taxonomy_enabled.v1","data":{"namespace":"tlp"}}));
+        golden(Change::TaxonomyDisabled { namespace: "tlp".into() }, json!({"type":"instance.taxonomy_disabled.v1","data":{"namespace":"tlp"}}));
+        golden(
+            Change::TaxonomyRequiredSet { namespace: "tlp".into(), required: true },
+            json!({"type":"instance.taxonomy_required_set.v1","data":{"namespace":"tlp","required":true}}),
+        );
     }
 
     #[test]
@@ -231,6 +297,179 @@ mod tests {
                    "allowed_ips":["10.0.0.0/8"],"created":4}}),
         );
         golden(Change::AuthKeyRevoked { id: 3 }, json!({"type":"user.auth_key_revoked.v1","data":{"id":3}}));
+    }
+
+    #[test]
+    fn golden_tag_changes() {
+        let tag = Tag {
+            id: 5,
+            name: "tlp:green".into(),
+            colour: "#33ff00".into(),
+            exportable: true,
+            org_id: 0,
+            user_id: 0,
+            hide_tag: false,
+            numerical_value: None,
+            is_galaxy: false,
+            is_custom_galaxy: false,
+            local_only: false,
+        };
+        let data = json!({"id":5,"name":"tlp:green","colour":"#33ff00","exportable":true,"org_id":0,"user_id":0,
+                          "hide_tag":false,"numerical_value":null,"is_galaxy":false,"is_custom_galaxy":false,"local_only":false});
+        golden(Change::TagCreated(tag.clone()), json!({"type":"tag.created.v1","data":data}));
+        golden(Change::TagUpdated(tag), json!({"type":"tag.updated.v1","data":data}));
+        golden(Change::TagDeleted { id: 5 }, json!({"type":"tag.deleted.v1","data":{"id":5}}));
+    }
+
+    fn meta() -> EventMeta {
+        EventMeta {
+            id: 12,
+            uuid: Uuid::from_u128(12),
+            info: "phishing".into(),
+            date: "2024-01-02".into(),
+            threat_level_id: 3,
+            analysis: 2,
+            distribution: 1,
+            sharing_group_id: 0,
+            org_id: 1,
+            orgc_id: 1,
+            user_id: 1,
+            published: false,
+            publish_timestamp: 0,
+            timestamp: 1700000000,
+            sighting_timestamp: 0,
+            proposal_email_lock: false,
+            locked: false,
+            disable_correlation: false,
+            extends_uuid: "".into(),
+        }
+    }
+
+    fn meta_json() -> Value {
+        json!({"id":12,"uuid":"00000000-0000-0000-0000-00000000000c","info":"phishing","date":"2024-01-02","threat_level_id":3,
+               "analysis":2,"distribution":1,"sharing_group_id":0,"org_id":1,"orgc_id":1,"user_id":1,"published":false,
+               "publish_timestamp":0,"timestamp":1700000000,"sighting_timestamp":0,"proposal_email_lock":false,"locked":false,
+               "disable_correlation":false,"extends_uuid":""})
+    }
+
+    fn attribute() -> Attribute {
+        Attribute {
+            id: 99,
+            uuid: Uuid::from_u128(99),
+            event_id: 12,
+            object_id: 0,
+            object_relation: None,
+            category: "Network activity".into(),
+            attr_type: "ip-dst|port".into(),
+            value1: "1.2.3.4".into(),
+            value2: "443".into(),
+            to_ids: true,
+            comment: "c2".into(),
+            distribution: 5,
+            sharing_group_id: 0,
+            timestamp: 1700000001,
+            deleted: false,
+            disable_correlation: false,
+            first_seen: Some(1577836800000000),
+            last_seen: None,
+            tags: vec![TagLink { tag_id: 5, local: false, relationship_type: None }],
+        }
+    }
+
+    fn attribute_json() -> Value {
+        json!({"id":99,"uuid":"00000000-0000-0000-0000-000000000063","event_id":12,"object_id":0,"object_relation":null,
+               "category":"Network activity","type":"ip-dst|port","value1":"1.2.3.4","value2":"443","to_ids":true,"comment":"c2",
+               "distribution":5,"sharing_group_id":0,"timestamp":1700000001,"deleted":false,"disable_correlation":false,
+               "first_seen":1577836800000000_i64,"last_seen":null,"tags":[{"tag_id":5,"local":false,"relationship_type":null}]})
+    }
+
+    #[test]
+    fn golden_event_changes() {
+        golden(Change::EventCreated(meta()), json!({"type":"event.created.v1","data":meta_json()}));
+        golden(Change::EventUpdated(meta()), json!({"type":"event.updated.v1","data":meta_json()}));
+        golden(Change::EventTouched { timestamp: 7 }, json!({"type":"event.touched.v1","data":{"timestamp":7}}));
+        golden(Change::EventPublished { publish_timestamp: 8 }, json!({"type":"event.published.v1","data":{"publish_timestamp":8}}));
+        golden(Change::EventUnpublished {}, json!({"type":"event.unpublished.v1","data":{}}));
+        golden(Change::EventDeleted { id: 12 }, json!({"type":"event.deleted.v1","data":{"id":12}}));
+        golden(
+            Change::EventTagged(TagLink { tag_id: 5, local: true, relationship_type: Some("rel".into()) }),
+            json!({"type":"event.tagged.v1","data":{"tag_id":5,"local":true,"relationship_type":"rel"}}),
+        );
+        golden(Change::EventUntagged { tag_id: 5, local: false }, json!({"type":"event.untagged.v1","data":{"tag_id":5,"local":false}}));
+    }
+
+    #[test]
+    fn golden_attribute_changes() {
+        golden(Change::AttributeAdded(attribute()), json!({"type":"attribute.added.v1","data":attribute_json()}));
+        golden(Change::AttributeUpdated(attribute()), json!({"type":"attribute.updated.v1","data":attribute_json()}));
+        golden(
+            Change::AttributeDeleted { id: 99, hard: false, timestamp: 9 },
+            json!({"type":"attribute.deleted.v1","data":{"id":99,"hard":false,"timestamp":9}}),
+        );
+        golden(Change::AttributeRestored { id: 99, timestamp: 10 }, json!({"type":"attribute.restored.v1","data":{"id":99,"timestamp":10}}));
+        golden(
+            Change::AttributeTagged { attribute_id: 99, tag: TagLink { tag_id: 5, local: false, relationship_type: None } },
+            json!({"type":"attribute.tagged.v1","data":{"attribute_id":99,"tag":{"tag_id":5,"local":false,"relationship_type":null}}}),
+        );
+        golden(
+            Change::AttributeUntagged { attribute_id: 99, tag_id: 5, local: false },
+            json!({"type":"attribute.untagged.v1","data":{"attribute_id":99,"tag_id":5,"local":false}}),
+        );
+    }
+
+    #[test]
+    fn golden_object_changes() {
+        let object = Object {
+            id: 44,
+            uuid: Uuid::from_u128(44),
+            event_id: 12,
+            name: "domain-ip".into(),
+            meta_category: "network".into(),
+            description: "d".into(),
+            template_uuid: Some(Uuid::from_u128(7)),
+            template_version: "11".into(),
+            timestamp: 11,
+            distribution: 5,
+            sharing_group_id: 0,
+            comment: "".into(),
+            deleted: false,
+            first_seen: None,
+            last_seen: Some(2),
+        };
+        let data = json!({"id":44,"uuid":"00000000-0000-0000-0000-00000000002c","event_id":12,"name":"domain-ip",
+                          "meta_category":"network","description":"d","template_uuid":"00000000-0000-0000-0000-000000000007",
+                          "template_version":"11","timestamp":11,"distribution":5,"sharing_group_id":0,"comment":"",
+                          "deleted":false,"first_seen":null,"last_seen":2});
+        golden(Change::ObjectAdded(object.clone()), json!({"type":"object.added.v1","data":data}));
+        golden(Change::ObjectUpdated(object), json!({"type":"object.updated.v1","data":data}));
+        golden(
+            Change::ObjectDeleted { id: 44, hard: true, timestamp: 3 },
+            json!({"type":"object.deleted.v1","data":{"id":44,"hard":true,"timestamp":3}}),
+        );
+        let reference = ObjectReference {
+            id: 55,
+            uuid: Uuid::from_u128(55),
+            event_id: 12,
+            object_id: 44,
+            object_uuid: Uuid::from_u128(44),
+            referenced_uuid: Uuid::from_u128(99),
+            referenced_id: 99,
+            referenced_type: 0,
+            relationship_type: "related-to".into(),
+            comment: "".into(),
+            timestamp: 12,
+            deleted: false,
+        };
+        golden(
+            Change::ReferenceAdded(reference),
+            json!({"type":"object_reference.added.v1","data":{"id":55,"uuid":"00000000-0000-0000-0000-000000000037","event_id":12,
+                   "object_id":44,"object_uuid":"00000000-0000-0000-0000-00000000002c","referenced_uuid":"00000000-0000-0000-0000-000000000063",
+                   "referenced_id":99,"referenced_type":0,"relationship_type":"related-to","comment":"","timestamp":12,"deleted":false}}),
+        );
+        golden(
+            Change::ReferenceDeleted { id: 55, hard: false, timestamp: 4 },
+            json!({"type":"object_reference.deleted.v1","data":{"id":55,"hard":false,"timestamp":4}}),
+        );
     }
 
     #[test]

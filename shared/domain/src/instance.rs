@@ -24,6 +24,8 @@ pub struct InstanceState {
     pub bootstrap: Option<Bootstrap>,
     pub settings: BTreeMap<String, Value>,
     pub default_role_id: Option<i64>,
+    /// Enabled taxonomies by namespace, with their `required` flag.
+    pub taxonomies: BTreeMap<String, bool>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -31,6 +33,9 @@ pub enum InstanceCommand {
     Bootstrap(Bootstrap),
     ChangeSetting { name: String, value: Value },
     SetDefaultRole { role: Role },
+    EnableTaxonomy { namespace: String },
+    DisableTaxonomy { namespace: String },
+    SetTaxonomyRequired { namespace: String, required: bool },
 }
 
 /// # Errors
@@ -60,6 +65,24 @@ pub fn decide(state: &InstanceState, role: &Role, command: InstanceCommand) -> R
             }
             Ok(vec![Change::DefaultRoleSet { role_id: target.id }])
         }
+        InstanceCommand::EnableTaxonomy { namespace } => {
+            if state.taxonomies.contains_key(&namespace) {
+                return Ok(vec![]);
+            }
+            Ok(vec![Change::TaxonomyEnabled { namespace }])
+        }
+        InstanceCommand::DisableTaxonomy { namespace } => {
+            if !state.taxonomies.contains_key(&namespace) {
+                return Ok(vec![]);
+            }
+            Ok(vec![Change::TaxonomyDisabled { namespace }])
+        }
+        InstanceCommand::SetTaxonomyRequired { namespace, required } => {
+            if state.taxonomies.get(&namespace) == Some(&required) {
+                return Ok(vec![]);
+            }
+            Ok(vec![Change::TaxonomyRequiredSet { namespace, required }])
+        }
     }
 }
 
@@ -70,6 +93,15 @@ pub fn evolve(mut state: InstanceState, change: &Change) -> InstanceState {
             state.settings.insert(name.clone(), value.clone());
         }
         Change::DefaultRoleSet { role_id } => state.default_role_id = Some(*role_id),
+        Change::TaxonomyEnabled { namespace } => {
+            state.taxonomies.entry(namespace.clone()).or_insert(false);
+        }
+        Change::TaxonomyDisabled { namespace } => {
+            state.taxonomies.remove(namespace);
+        }
+        Change::TaxonomyRequiredSet { namespace, required } => {
+            state.taxonomies.insert(namespace.clone(), *required);
+        }
         _ => {}
     }
     state
@@ -111,6 +143,23 @@ mod tests {
         assert!(matches!(decide(&InstanceState::default(), &user, cmd()), Err(DomainError::Forbidden(_))));
         let state = decide(&InstanceState::default(), &admin, cmd()).expect("ok").iter().fold(InstanceState::default(), evolve);
         assert!(decide(&state, &admin, cmd()).expect("ok").is_empty());
+    }
+
+    #[test]
+    fn taxonomies_are_enabled_once_and_disabled_once() {
+        let admin = default_role(1).expect("admin");
+        let enable = || InstanceCommand::EnableTaxonomy { namespace: "tlp".into() };
+        let changes = decide(&InstanceState::default(), &admin, enable()).expect("ok");
+        assert_eq!(changes, vec![Change::TaxonomyEnabled { namespace: "tlp".into() }]);
+        let state = changes.iter().fold(InstanceState::default(), evolve);
+        assert!(decide(&state, &admin, enable()).expect("ok").is_empty());
+        let user = default_role(3).expect("user");
+        assert!(decide(&state, &user, InstanceCommand::DisableTaxonomy { namespace: "tlp".into() }).is_err());
+        let state = decide(&state, &admin, InstanceCommand::DisableTaxonomy { namespace: "tlp".into() })
+            .expect("ok")
+            .iter()
+            .fold(state, evolve);
+        assert!(state.taxonomies.is_empty());
     }
 
     #[test]

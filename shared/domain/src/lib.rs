@@ -7,16 +7,26 @@
 //! - [`actor`]: who issues a command.
 //! - [`role`]: MISP's roles and permission flags (the six default roles).
 //! - [`instance`], [`organisation`], [`user`]: aggregates as `decide`/`evolve` pairs.
+//! - [`event`]: the MISP Event aggregate (Attributes, Objects, references, tag links); [`tag`]: tags;
+//!   [`taxonomy`]: machine-tag vocabularies.
+//! - [`acl`]: the one access rule (who may see an Event, Object, Attribute).
+//! - [`types`]: MISP's type catalogue; [`value`]: value normalisation and validation.
 //! - [`stream`]: stream types and well-known stream ids.
 
+pub mod acl;
 pub mod actor;
 pub mod change;
 pub mod error;
+pub mod event;
 pub mod instance;
 pub mod organisation;
 pub mod role;
 pub mod stream;
+pub mod tag;
+pub mod taxonomy;
+pub mod types;
 pub mod user;
+pub mod value;
 
 pub use actor::Actor;
 pub use change::Change;

@@ -1,12 +1,158 @@
-//! `/attributes/*`.
+//! `/attributes/*`: add, edit, delete, restore, view, index, describeTypes.
 
+use super::events::{invalid_event, resolve, run};
+use super::support::{self, json};
+use super::Request;
+use crate::auth::Authed;
 use crate::dispatch::MispPath;
 use crate::error::ApiError;
+use crate::input;
+use crate::render;
 use crate::state::AppState;
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use cairn_domain::Change;
+use cairn_domain::event::{ElementRef, EventCommand, IdPool};
+use serde_json::{Value, json};
+use std::collections::VecDeque;
 
 /// `GET /attributes/describeTypes.json`: pymisp's `describeTypes.json`, byte for byte.
 pub fn describe_types(state: &AppState, _path: &MispPath) -> Result<Response, ApiError> {
     Ok(([(header::CONTENT_TYPE, "application/json")], state.reference.describe_types_raw.clone()).into_response())
+}
+
+fn invalid_attribute() -> ApiError {
+    ApiError::NotFound("Invalid attribute".into())
+}
+
+/// The Event (id, uuid) holding an attribute, if the caller can see it.
+async fn owner_event(state: &AppState, auth: &Authed, key: &str) -> Result<(i64, uuid::Uuid, ElementRef), ApiError> {
+    let client = state.pool.get().await?;
+    let key = key.trim();
+    let row = if let Ok(u) = uuid::Uuid::parse_str(key) {
+        client.query_opt("SELECT id, event_id FROM rm.attributes WHERE uuid = $1", &[&u]).await?
+    } else if let Ok(id) = key.parse::<i64>() {
+        client.query_opt("SELECT id, event_id FROM rm.attributes WHERE id = $1", &[&id]).await?
+    } else {
+        None
+    };
+    let row = row.ok_or_else(invalid_attribute)?;
+    let (attribute_id, event_id): (i64, i64) = (row.get(0), row.get(1));
+    let (id, uuid) = resolve(state, auth, &event_id.to_string()).await.map_err(|_| invalid_attribute())?;
+    Ok((id, uuid, ElementRef::Id(attribute_id)))
+}
+
+async fn render_attribute(state: &AppState, auth: &Authed, id: i64, deleted: bool) -> Result<Value, ApiError> {
+    let client = state.pool.get().await?;
+    let settings = support::access_settings(state).await?;
+    render::attribute_view(&client, &support::viewer(auth), &settings, &id.to_string(), deleted).await?.ok_or_else(invalid_attribute)
+}
+
+/// Ids of the attributes a decision added or touched, in order.
+fn touched_attributes(changes: &[Change]) -> Vec<i64> {
+    let mut out = Vec::new();
+    for c in changes {
+        if let Change::AttributeAdded(a) | Change::AttributeUpdated(a) = c {
+            if !out.contains(&a.id) {
+                out.push(a.id);
+            }
+        }
+    }
+    out
+}
+
+/// `POST /attributes/add/{event}[/breakOnDuplicate:0]` with one attribute or a list.
+pub async fn add(state: &AppState, auth: &Authed, req: &Request) -> Result<Response, ApiError> {
+    let key = req.path.args.first().ok_or_else(invalid_event)?;
+    let (_, uuid) = resolve(state, auth, key).await?;
+    let body = crate::body::parse(&req.body)?;
+    let list: Vec<Value> = match &body {
+        Value::Array(items) => items.clone(),
+        other => vec![crate::body::unwrap(other, "Attribute").clone()],
+    };
+    if list.is_empty() {
+        return Err(ApiError::SaveFailed { name: "Could not add Attribute".into(), errors: json!({"Attribute": ["No attributes given."]}) });
+    }
+    let mut names = Vec::new();
+    for a in &list {
+        input::tag_names(a, &mut names);
+    }
+    let tags = support::resolve_tags(state, auth, &names).await?;
+    let drafts = list.iter().map(|a| input::attribute_draft(a, &tags)).collect::<Result<Vec<_>, _>>()?;
+    let break_on_duplicate = req.path.named.get("breakOnDuplicate").is_none_or(|v| v != "0" && v != "false");
+    let ids = IdPool {
+        attributes: VecDeque::from(crate::commands::allocate_ids(state, "attribute", drafts.len()).await?),
+        ..Default::default()
+    };
+    let executed = run(state, auth, uuid, "attributes.add", "add Attribute", EventCommand::AddAttributes { drafts, break_on_duplicate, ids }).await?;
+    let added = touched_attributes(&executed.changes);
+    let mut rendered = Vec::new();
+    for id in &added {
+        rendered.push(render_attribute(state, auth, *id, false).await?);
+    }
+    if list.len() == 1 || rendered.len() == 1 && executed.extra.is_empty() {
+        let attribute = rendered.into_iter().next().ok_or_else(|| ApiError::Internal("no attribute recorded".into()))?;
+        return Ok(json(json!({ "Attribute": attribute })));
+    }
+    let mut response = json!({ "Attribute": rendered });
+    if !executed.extra.is_empty() {
+        let mut errors = serde_json::Map::new();
+        for (k, e) in &executed.extra {
+            let v = match e {
+                cairn_domain::DomainError::Invalid { field, reason } => json!({ field: [reason] }),
+                other => json!(other.to_string()),
+            };
+            errors.insert(k.clone(), v);
+        }
+        response["errors"] = Value::Object(errors);
+    }
+    Ok(json(response))
+}
+
+/// `POST /attributes/edit/{id|uuid}`.
+pub async fn edit(state: &AppState, auth: &Authed, req: &Request) -> Result<Response, ApiError> {
+    let key = req.path.args.first().ok_or_else(invalid_attribute)?;
+    let (_, uuid, target) = owner_event(state, auth, key).await?;
+    let body = crate::body::parse(&req.body)?;
+    let inner = crate::body::unwrap(&body, "Attribute");
+    let mut names = Vec::new();
+    input::tag_names(inner, &mut names);
+    let tags = support::resolve_tags(state, auth, &names).await?;
+    let draft = input::attribute_draft(inner, &tags)?;
+    run(state, auth, uuid, "attributes.edit", "edit Attribute", EventCommand::EditAttribute { target: target.clone(), draft }).await?;
+    let ElementRef::Id(id) = target else { return Err(invalid_attribute()) };
+    Ok(json(json!({ "Attribute": render_attribute(state, auth, id, true).await? })))
+}
+
+/// `POST /attributes/delete/{id|uuid}[/1]` with `{"hard": 1}` for a hard delete.
+pub async fn delete(state: &AppState, auth: &Authed, req: &Request) -> Result<Response, ApiError> {
+    let key = req.path.args.first().ok_or_else(invalid_attribute)?;
+    let (_, uuid, target) = owner_event(state, auth, key).await?;
+    let body = crate::body::parse(&req.body)?;
+    let hard = crate::body::flag(body.get("hard")).unwrap_or(false)
+        || req.path.args.get(1).is_some_and(|a| a == "1" || a == "true")
+        || req.path.named.get("hard").is_some_and(|v| v == "1" || v == "true");
+    run(state, auth, uuid, "attributes.delete", "delete Attribute", EventCommand::DeleteAttribute { target, hard }).await?;
+    Ok(json(json!({"message": "Attribute deleted."})))
+}
+
+/// `POST /attributes/restore/{id|uuid}`.
+pub async fn restore(state: &AppState, auth: &Authed, req: &Request) -> Result<Response, ApiError> {
+    let key = req.path.args.first().ok_or_else(invalid_attribute)?;
+    let (_, uuid, target) = owner_event(state, auth, key).await?;
+    run(state, auth, uuid, "attributes.restore", "restore Attribute", EventCommand::RestoreAttribute { target: target.clone() }).await?;
+    let ElementRef::Id(id) = target else { return Err(invalid_attribute()) };
+    Ok(json(json!({ "Attribute": render_attribute(state, auth, id, true).await? })))
+}
+
+/// `GET|HEAD /attributes/view/{id|uuid}`.
+pub async fn view(state: &AppState, auth: &Authed, req: &Request) -> Result<Response, ApiError> {
+    let key = req.path.args.first().ok_or_else(invalid_attribute)?;
+    let client = state.pool.get().await?;
+    let settings = support::access_settings(state).await?;
+    let attribute = render::attribute_view(&client, &support::viewer(auth), &settings, key, false).await?.ok_or_else(invalid_attribute)?;
+    if req.method == axum::http::Method::HEAD {
+        return Ok(StatusCode::OK.into_response());
+    }
+    Ok(json(json!({ "Attribute": attribute })))
 }

@@ -1,12 +1,18 @@
-//! MISP-compatible handlers, one module per MISP controller, and the routing table.
+//! MISP-compatible handlers, one module per MISP controller (or family), and the routing table.
 
+pub mod admin;
 pub mod attributes;
+pub mod events;
+pub mod objects;
+pub mod search;
 pub mod servers;
-pub mod users;
+pub mod support;
+pub mod tags;
+pub mod taxonomies;
 
 use crate::auth::Authed;
 use crate::dispatch::MispPath;
-use crate::error::ApiError;
+use crate::error::{ApiError, NO_PERMISSION_FUNCTIONALITY};
 use crate::state::AppState;
 use axum::http::{HeaderMap, Method};
 use axum::response::Response;
@@ -22,19 +28,87 @@ pub struct Request {
     pub url: String,
 }
 
+/// Reads are allowed with any role; writes need a role (and key) that may write at all.
+fn is_write(req: &Request) -> bool {
+    let p = &req.path;
+    !matches!(
+        p.action.as_str(),
+        "view" | "index" | "describe_types" | "get_version" | "get_py_misp_version" | "get_setting" | "rest_search" | "search" | "get_raw"
+    ) && req.method != Method::GET
+        && req.method != Method::HEAD
+}
+
 /// The routing table: (admin prefix, controller, action) → handler.
 ///
 /// # Errors
 /// Whatever the handler refuses; unknown routes answer a JSON 404.
 pub async fn route(state: &AppState, auth: &Authed, req: &Request) -> Result<Response, ApiError> {
+    if is_write(req) && auth.read_only_key {
+        return Err(ApiError::Forbidden(NO_PERMISSION_FUNCTIONALITY.into()));
+    }
     let p = &req.path;
     match (p.admin, p.controller.as_str(), p.action.as_str()) {
         (_, "servers", "get_version") => servers::get_version(state, auth).await,
         (_, "servers", "get_py_misp_version") => servers::get_pymisp_version(),
         (_, "servers", "get_setting") => servers::get_setting(state, auth, p).await,
         (_, "servers", "server_settings_edit") => servers::settings_edit(state, auth, req).await,
-        (_, "users", "view") => users::view(state, auth, p).await,
+
+        (_, "users", "view") => admin::user_view(state, auth, req).await,
+        (true, "users", "add") => admin::user_add(state, auth, req).await,
+        (_, "users", "edit") => admin::user_edit(state, auth, req).await,
+        (true, "users", "delete") => admin::user_delete(state, auth, req).await,
+        (true, "users", "index") => admin::user_index(state, auth, req).await,
+        (true, "organisations", "add") => admin::org_add(state, auth, req).await,
+        (true, "organisations", "edit") => admin::org_edit(state, auth, req).await,
+        (true, "organisations", "delete") => admin::org_delete(state, auth, req).await,
+        (_, "organisations", "index") => admin::org_index(state, auth, req).await,
+        (_, "organisations", "view") => admin::org_view(state, auth, req).await,
+        (_, "roles", "index") => admin::roles_index(state, auth).await,
+        (true, "roles", "set_default") => admin::roles_set_default(state, auth, req).await,
+        (_, "auth_keys", "add") => admin::auth_key_add(state, auth, req).await,
+
+        (_, "events", "add") => events::add(state, auth, req).await,
+        (_, "events", "view") => events::view(state, auth, req).await,
+        (_, "events", "edit") => events::edit(state, auth, req).await,
+        (_, "events", "delete") => events::delete(state, auth, req).await,
+        (_, "events", "publish" | "alert") => events::publish(state, auth, req).await,
+        (_, "events", "unpublish") => events::unpublish(state, auth, req).await,
+        (_, "events", "add_tag") => events::add_tag(state, auth, req).await,
+        (_, "events", "index") => search::index(state, auth, req).await,
+        (_, "events", "rest_search") => search::events_rest_search(state, auth, req).await,
+
         (_, "attributes", "describe_types") => attributes::describe_types(state, p),
+        (_, "attributes", "add") => attributes::add(state, auth, req).await,
+        (_, "attributes", "edit") => attributes::edit(state, auth, req).await,
+        (_, "attributes", "delete") => attributes::delete(state, auth, req).await,
+        (_, "attributes", "restore") => attributes::restore(state, auth, req).await,
+        (_, "attributes", "view") => attributes::view(state, auth, req).await,
+        (_, "attributes", "rest_search") => search::attributes_rest_search(state, auth, req).await,
+
+        (_, "objects", "add") => objects::add(state, auth, req).await,
+        (_, "objects", "edit") => objects::edit(state, auth, req).await,
+        (_, "objects", "delete") => objects::delete(state, auth, req).await,
+        (_, "objects", "view") => objects::view(state, auth, req).await,
+        (_, "object_references", "add") => objects::add_reference(state, auth, req).await,
+        (_, "object_references", "delete") => objects::delete_reference(state, auth, req).await,
+        (_, "object_templates", "index") => objects::templates_index(state),
+        (_, "object_templates", "get_raw") => objects::templates_get_raw(state, req),
+
+        (_, "tags", "index") => tags::index(state, auth).await,
+        (_, "tags", "view") => tags::view(state, auth, req).await,
+        (_, "tags", "add") => tags::add(state, auth, req).await,
+        (_, "tags", "edit") => tags::edit(state, auth, req).await,
+        (_, "tags", "delete") => tags::delete(state, auth, req).await,
+        (_, "tags", "search") => tags::search(state, auth, req).await,
+        (_, "tags", "attach_tag_to_object") => tags::attach(state, auth, req).await,
+        (_, "tags", "remove_tag_from_object") => tags::remove(state, auth, req).await,
+        (_, "taxonomies", "index") => taxonomies::index(state, auth).await,
+        (_, "taxonomies", "view") => taxonomies::view(state, auth, req).await,
+        (_, "taxonomies", "enable") => taxonomies::enable(state, auth, req).await,
+        (_, "taxonomies", "disable" | "disable_tag") => taxonomies::disable(state, auth, req).await,
+        (_, "taxonomies", "toggle_required") => taxonomies::toggle_required(state, auth, req).await,
+        (_, "taxonomies", "add_tag") => taxonomies::add_tags(state, auth, req).await,
+        (_, "taxonomies", "update") => taxonomies::update(req),
         _ => Err(crate::unknown_route()),
     }
 }

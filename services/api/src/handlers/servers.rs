@@ -100,7 +100,7 @@ pub async fn settings_edit(state: &AppState, auth: &Authed, req: &crate::handler
         cairn_domain::stream::instance_stream(),
         cairn_domain::stream::INSTANCE,
         instance::evolve,
-        |s| instance::decide(s, &role, InstanceCommand::ChangeSetting { name: name.clone(), value: value.clone() }),
+        |s| Ok((instance::decide(s, &role, InstanceCommand::ChangeSetting { name: name.clone(), value: value.clone() })?, ())),
     )
     .await?;
     Ok(Json(json!({"name": "Field updated", "message": "Field updated", "url": req.url})).into_response())

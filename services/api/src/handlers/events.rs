@@ -1,0 +1,233 @@
+//! `/events/*`: add, view, edit, delete, publish, unpublish, index, addTag.
+
+use super::support::{self, json, saved};
+use super::Request;
+use crate::auth::Authed;
+use crate::commands::{self, CommandMeta};
+use crate::error::ApiError;
+use crate::input;
+use crate::render::{self, ViewOptions};
+use crate::state::AppState;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use cairn_domain::event::{self, EventCommand, EventState, IdPool};
+use cairn_domain::{DomainError, stream};
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+
+pub fn invalid_event() -> ApiError {
+    ApiError::NotFound("Invalid event.".into())
+}
+
+fn named_flag(req: &Request, name: &str) -> bool {
+    req.path.named.get(name).is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
+}
+
+/// Ids for the records a draft may create.
+async fn id_pool(state: &AppState, attributes: usize, objects: usize, references: usize) -> Result<IdPool, ApiError> {
+    Ok(IdPool {
+        attributes: VecDeque::from(commands::allocate_ids(state, "attribute", attributes).await?),
+        objects: VecDeque::from(commands::allocate_ids(state, "object", objects).await?),
+        references: VecDeque::from(commands::allocate_ids(state, "object_reference", references).await?),
+    })
+}
+
+/// Domain refusals of Event commands, mapped to MISP's shapes.
+pub fn refusal(e: DomainError, action: &str) -> ApiError {
+    match e {
+        DomainError::Invalid { field, reason } => {
+            ApiError::SaveFailed { name: format!("Could not {action}"), errors: json!({ field: [reason] }) }
+        }
+        DomainError::AlreadyExists(m) => ApiError::NotFound(m),
+        DomainError::Conflict(m) => ApiError::MethodNotAllowed(m),
+        other => other.into(),
+    }
+}
+
+fn errors_json(errors: &[(String, DomainError)]) -> Value {
+    let mut m = serde_json::Map::new();
+    for (key, e) in errors {
+        let v = match e {
+            DomainError::Invalid { field, reason } => json!({ field: [reason] }),
+            other => json!(other.to_string()),
+        };
+        m.insert(key.clone(), v);
+    }
+    Value::Object(m)
+}
+
+/// Renders an Event as the caller sees it (after a write: read-your-writes already waited).
+async fn render_event(state: &AppState, auth: &Authed, key: &str, options: &ViewOptions) -> Result<Value, ApiError> {
+    let client = state.pool.get().await?;
+    let settings = support::access_settings(state).await?;
+    let Some(row) = render::find_event(&client, key).await? else { return Err(invalid_event()) };
+    render::event_json(&client, &support::viewer(auth), &settings, &row, options).await?.ok_or_else(invalid_event)
+}
+
+/// `POST /events/add[/metadata:1]`.
+pub async fn add(state: &AppState, auth: &Authed, req: &Request) -> Result<Response, ApiError> {
+    if !auth.role.perm_add {
+        return Err(ApiError::Forbidden(crate::error::NO_PERMISSION_FUNCTIONALITY.into()));
+    }
+    let body = crate::body::parse(&req.body)?;
+    let mut names = Vec::new();
+    input::tag_names(input::event_body(&body), &mut names);
+    let tags = support::resolve_tags(state, auth, &names).await?;
+    let draft = input::event_draft(&body, &tags)?;
+    let (a, o, r) = draft.ids_needed();
+    let ids = id_pool(state, a, o, r).await?;
+    let event_id = commands::allocate_ids(state, "event", 1).await?.first().copied().unwrap_or_default();
+    let facts = support::facts(state, auth).await?;
+    let ctx = facts.context(state, auth);
+    let meta = CommandMeta::new("events.add", auth.actor());
+    let uuid = draft.uuid;
+    let executed = commands::execute(state, &meta, uuid, stream::EVENT, event::evolve, |s: &EventState| {
+        let d = event::decide(s, &ctx, EventCommand::Create { id: event_id, draft: draft.clone(), ids: ids.clone() })
+            .map_err(|e| refusal(e, "add Event"))?;
+        Ok((d.changes, d.errors))
+    })
+    .await?;
+    let options = ViewOptions { metadata: named_flag(req, "metadata"), ..Default::default() };
+    let mut view = render_event(state, auth, &uuid.to_string(), &options).await?;
+    if !executed.extra.is_empty() {
+        view["errors"] = errors_json(&executed.extra);
+    }
+    Ok(json(view))
+}
+
+/// `GET|POST|HEAD /events/view/{id|uuid}`.
+pub async fn view(state: &AppState, auth: &Authed, req: &Request) -> Result<Response, ApiError> {
+    let key = req.path.args.first().ok_or_else(invalid_event)?;
+    let body = crate::body::parse(&req.body)?;
+    let deleted = match body.get("deleted") {
+        Some(Value::Array(a)) => !a.is_empty(),
+        other => crate::body::flag(other).unwrap_or(false),
+    } || named_flag(req, "deleted");
+    let options = ViewOptions {
+        deleted,
+        metadata: crate::body::flag(body.get("metadata")).unwrap_or(false) || named_flag(req, "metadata"),
+        no_sightings: named_flag(req, "noSightings") || crate::body::flag(body.get("noSightings")).unwrap_or(false),
+        ..Default::default()
+    };
+    let view = render_event(state, auth, key, &options).await?;
+    if req.method == axum::http::Method::HEAD {
+        return Ok(StatusCode::OK.into_response());
+    }
+    Ok(json(view))
+}
+
+/// The Event a path argument names, if visible to the caller: (id, uuid).
+pub async fn resolve(state: &AppState, auth: &Authed, key: &str) -> Result<(i64, uuid::Uuid), ApiError> {
+    let client = state.pool.get().await?;
+    let settings = support::access_settings(state).await?;
+    let row = render::find_event(&client, key).await?.ok_or_else(invalid_event)?;
+    if !cairn_domain::acl::event_visible(&support::viewer(auth), &row.access, &settings) {
+        return Err(invalid_event());
+    }
+    Ok((row.id, row.uuid))
+}
+
+/// Runs one Event command and returns what it decided.
+pub async fn run(
+    state: &AppState,
+    auth: &Authed,
+    uuid: uuid::Uuid,
+    command_type: &'static str,
+    action: &str,
+    command: EventCommand,
+) -> Result<commands::Executed<Vec<(String, DomainError)>>, ApiError> {
+    let facts = support::facts(state, auth).await?;
+    let ctx = facts.context(state, auth);
+    let meta = CommandMeta::new(command_type, auth.actor());
+    commands::execute(state, &meta, uuid, stream::EVENT, event::evolve, |s: &EventState| {
+        let d = event::decide(s, &ctx, command.clone()).map_err(|e| refusal(e, action))?;
+        Ok((d.changes, d.errors))
+    })
+    .await
+}
+
+/// `POST /events/edit/{id|uuid}[/metadata:1]`: merge by uuid with MISP's timestamp rules.
+pub async fn edit(state: &AppState, auth: &Authed, req: &Request) -> Result<Response, ApiError> {
+    let key = req.path.args.first().ok_or_else(invalid_event)?;
+    let (_, uuid) = resolve(state, auth, key).await?;
+    let body = crate::body::parse(&req.body)?;
+    let mut names = Vec::new();
+    input::tag_names(input::event_body(&body), &mut names);
+    let tags = support::resolve_tags(state, auth, &names).await?;
+    let mut draft = input::event_draft(&body, &tags)?;
+    draft.uuid = uuid;
+    // extends_uuid may name an Event by id: MISP converts it to the uuid.
+    if let Some(ext) = draft.extends_uuid.clone().filter(|e| !e.is_empty() && uuid::Uuid::parse_str(e).is_err()) {
+        let client = state.pool.get().await?;
+        draft.extends_uuid = Some(render::find_event(&client, &ext).await?.map(|r| r.uuid.to_string()).unwrap_or(ext));
+    }
+    // Allocate ids only for elements the Event does not have yet.
+    let (current, _) = commands::load(state, uuid, event::evolve).await?;
+    let new_attributes = draft
+        .attributes
+        .iter()
+        .chain(draft.objects.iter().flat_map(|o| o.attributes.iter()))
+        .filter(|a| current.attribute_by_uuid(&a.uuid).is_none())
+        .count();
+    let new_objects = draft.objects.iter().filter(|o| current.object_by_uuid(&o.uuid).is_none()).count();
+    let new_refs = draft.objects.iter().flat_map(|o| o.references.iter()).filter(|r| !current.reference_ids.contains_key(&r.uuid)).count();
+    let ids = id_pool(state, new_attributes, new_objects, new_refs).await?;
+    let executed = run(state, auth, uuid, "events.edit", "edit Event", EventCommand::Edit { draft, ids }).await?;
+    let options = ViewOptions { metadata: named_flag(req, "metadata"), ..Default::default() };
+    let mut view = render_event(state, auth, &uuid.to_string(), &options).await?;
+    if !executed.extra.is_empty() {
+        view["errors"] = errors_json(&executed.extra);
+    }
+    Ok(json(view))
+}
+
+/// `POST /events/delete/{id|uuid}`.
+pub async fn delete(state: &AppState, auth: &Authed, req: &Request) -> Result<Response, ApiError> {
+    let key = req.path.args.first().ok_or_else(invalid_event)?;
+    let (id, uuid) = resolve(state, auth, key).await?;
+    run(state, auth, uuid, "events.delete", "delete Event", EventCommand::Delete).await?;
+    Ok(saved("Event deleted.", &req.url, Some(id.to_string())))
+}
+
+/// `POST /events/publish/{id}` (and `events/alert/{id}`).
+pub async fn publish(state: &AppState, auth: &Authed, req: &Request) -> Result<Response, ApiError> {
+    let key = req.path.args.first().ok_or_else(invalid_event)?;
+    let (id, uuid) = resolve(state, auth, key).await?;
+    run(state, auth, uuid, "events.publish", "publish Event", EventCommand::Publish).await?;
+    let background = crate::handlers::servers::setting(state, "MISP.background_jobs").await?;
+    let message = if background.and_then(|v| crate::body::flag(Some(&v))).unwrap_or(false) {
+        "Job queued"
+    } else {
+        "Event published without alerts"
+    };
+    Ok(saved(message, &req.url, Some(id.to_string())))
+}
+
+/// `POST /events/unpublish/{id}`.
+pub async fn unpublish(state: &AppState, auth: &Authed, req: &Request) -> Result<Response, ApiError> {
+    let key = req.path.args.first().ok_or_else(invalid_event)?;
+    let (id, uuid) = resolve(state, auth, key).await?;
+    run(state, auth, uuid, "events.unpublish", "unpublish Event", EventCommand::Unpublish).await?;
+    Ok(saved("Event unpublished.", &req.url, Some(id.to_string())))
+}
+
+/// `POST /events/addTag/{event_id}/{tag_id|name}` (or the ids in the body).
+pub async fn add_tag(state: &AppState, auth: &Authed, req: &Request) -> Result<Response, ApiError> {
+    let body = crate::body::parse(&req.body)?;
+    let key = req.path.args.first().cloned().or_else(|| crate::body::text(body.get("event"))).ok_or_else(invalid_event)?;
+    let tag_key = req.path.args.get(1).cloned().or_else(|| crate::body::text(body.get("tag"))).ok_or_else(|| ApiError::NotFound("Invalid Tag.".into()))?;
+    let (id, uuid) = resolve(state, auth, &key).await?;
+    let tag = support::find_tag(state, &tag_key).await?.ok_or_else(|| ApiError::NotFound("Invalid Tag.".into()))?;
+    let local = crate::body::flag(body.get("local")).unwrap_or(false) || named_flag(req, "local");
+    let info = cairn_domain::event::TagInfo { id: tag.id, name: tag.name.clone(), org_id: tag.org_id, user_id: tag.user_id, local_only: tag.local_only };
+    run(
+        state,
+        auth,
+        uuid,
+        "events.add_tag",
+        "attach Tag",
+        EventCommand::Tag { target: cairn_domain::event::TagTarget::Event, tag: info, local, relationship_type: None },
+    )
+    .await?;
+    Ok(saved("Tag(s) added.", &req.url, Some(id.to_string())))
+}

@@ -1,0 +1,247 @@
+//! Helpers shared by the MISP handlers: the caller as a viewer, the decision context, tag resolution,
+//! response shapes.
+
+use crate::auth::Authed;
+use crate::commands::{self, CommandMeta};
+use crate::error::ApiError;
+use crate::input::TagMap;
+use crate::state::AppState;
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use cairn_domain::acl::{AccessSettings, Viewer};
+use cairn_domain::event::{Context, TagInfo};
+use cairn_domain::stream;
+use cairn_domain::tag::{self, Tag, TagCommand, TagState};
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+/// The caller as the access rule sees them.
+pub fn viewer(auth: &Authed) -> Viewer {
+    Viewer { org_id: auth.org.id, site_admin: auth.is_site_admin(), sharing_groups: BTreeSet::new() }
+}
+
+/// Instance settings that change visibility.
+///
+/// # Errors
+/// Database errors.
+pub async fn access_settings(state: &AppState) -> Result<AccessSettings, ApiError> {
+    let unpublished = crate::handlers::servers::setting(state, "MISP.unpublishedprivate").await?;
+    Ok(AccessSettings { unpublished_private: unpublished.and_then(|v| crate::body::flag(Some(&v))).unwrap_or(false) })
+}
+
+/// Everything a decision context borrows, owned here for the duration of one request.
+pub struct DecisionFacts {
+    pub actor: cairn_domain::Actor,
+    pub viewer: Viewer,
+    pub access: AccessSettings,
+    pub sharing_groups: BTreeSet<i64>,
+    pub now: i64,
+    pub host_org_id: i64,
+    pub default_event_distribution: u8,
+    pub default_attribute_distribution: u8,
+}
+
+/// # Errors
+/// Database errors.
+pub async fn facts(state: &AppState, auth: &Authed) -> Result<DecisionFacts, ApiError> {
+    let setting_u8 = |v: Option<Value>, default: u8| v.and_then(|v| crate::body::int(Some(&v))).and_then(|i| u8::try_from(i).ok()).unwrap_or(default);
+    let event_distribution = crate::handlers::servers::setting(state, "MISP.default_event_distribution").await?;
+    let attribute_distribution = crate::handlers::servers::setting(state, "MISP.default_attribute_distribution").await?;
+    let client = state.pool.get().await?;
+    let host: Option<i64> = client.query_one("SELECT host_org_id FROM rm.instance WHERE id = 1", &[]).await?.get(0);
+    Ok(DecisionFacts {
+        actor: auth.actor(),
+        viewer: viewer(auth),
+        access: access_settings(state).await?,
+        sharing_groups: BTreeSet::new(),
+        now: chrono::Utc::now().timestamp(),
+        host_org_id: host.unwrap_or(1),
+        default_event_distribution: setting_u8(event_distribution, state.settings.instance.default_event_distribution),
+        default_attribute_distribution: setting_u8(attribute_distribution, state.settings.instance.default_attribute_distribution),
+    })
+}
+
+impl DecisionFacts {
+    pub fn context<'a>(&'a self, state: &'a AppState, auth: &'a Authed) -> Context<'a> {
+        Context {
+            actor: &self.actor,
+            role: &auth.role,
+            now: self.now,
+            today: chrono::DateTime::from_timestamp(self.now, 0).unwrap_or_default().format("%Y-%m-%d").to_string(),
+            catalogue: &state.reference.catalogue,
+            templates: &state.reference.templates,
+            default_event_distribution: self.default_event_distribution,
+            default_attribute_distribution: self.default_attribute_distribution,
+            default_threat_level: 4,
+            host_org_id: self.host_org_id,
+            sharing_groups: &self.sharing_groups,
+            viewer: &self.viewer,
+            access: self.access,
+        }
+    }
+}
+
+fn tag_info(t: &Tag) -> TagInfo {
+    TagInfo { id: t.id, name: t.name.clone(), org_id: t.org_id, user_id: t.user_id, local_only: t.local_only }
+}
+
+/// A tag by id or (case-insensitive) name.
+///
+/// # Errors
+/// Database errors.
+pub async fn find_tag(state: &AppState, key: &str) -> Result<Option<Tag>, ApiError> {
+    let client = state.pool.get().await?;
+    let sql = format!("SELECT {} FROM rm.tags t WHERE NOT t.deleted AND ", crate::render::TAG_COLUMNS);
+    let row = match key.trim().parse::<i64>() {
+        Ok(id) => client.query_opt(&format!("{sql} t.id = $1"), &[&id]).await?,
+        Err(_) => client.query_opt(&format!("{sql} lower(t.name) = lower($1) ORDER BY t.id LIMIT 1"), &[&key.trim()]).await?,
+    };
+    Ok(row.map(|r| Tag {
+        id: r.get(0),
+        name: r.get(1),
+        colour: r.get(2),
+        exportable: r.get(3),
+        org_id: r.get(4),
+        user_id: r.get(5),
+        hide_tag: r.get(6),
+        numerical_value: r.get(7),
+        is_galaxy: r.get(8),
+        is_custom_galaxy: r.get(9),
+        local_only: r.get(10),
+    }))
+}
+
+/// Creates a tag through its command path (the caller needs perm_tag_editor).
+///
+/// # Errors
+/// Domain refusals and store errors.
+pub async fn create_tag(state: &AppState, auth: &Authed, mut t: Tag) -> Result<Tag, ApiError> {
+    t.id = commands::allocate_ids(state, "tag", 1).await?.first().copied().unwrap_or_default();
+    let role = auth.role.clone();
+    create_tag_as(state, auth, &role, t, "tags.add").await
+}
+
+/// Creates a tag on its name-derived stream (so concurrent creations of one name collide); if that
+/// stream belongs to a tag that was renamed since, on a fresh stream.
+async fn create_tag_as(state: &AppState, auth: &Authed, role: &cairn_domain::role::Role, t: Tag, command: &'static str) -> Result<Tag, ApiError> {
+    let meta = CommandMeta::new(command, auth.actor());
+    let candidate = t.clone();
+    let result = commands::execute(state, &meta, stream::tag_stream(&t.name), stream::TAG, tag::evolve, |s: &TagState| {
+        Ok((tag::decide(s, role, TagCommand::Create { tag: candidate.clone() })?, ()))
+    })
+    .await;
+    match result {
+        Ok(_) => Ok(t),
+        Err(ApiError::SaveFailed { .. }) => {
+            if let Some(existing) = find_tag(state, &t.name).await? {
+                return Ok(existing); // someone created the same name meanwhile: use theirs
+            }
+            let meta = CommandMeta::new(command, auth.actor());
+            commands::execute(state, &meta, uuid::Uuid::new_v4(), stream::TAG, tag::evolve, |s: &TagState| {
+                Ok((tag::decide(s, role, TagCommand::Create { tag: t.clone() })?, ()))
+            })
+            .await?;
+            Ok(t)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// A new tag record with MISP's defaults.
+pub fn new_tag(name: &str) -> Tag {
+    Tag {
+        id: 0,
+        name: name.trim().to_string(),
+        colour: tag::default_colour(name.trim()),
+        exportable: true,
+        org_id: 0,
+        user_id: 0,
+        hide_tag: false,
+        numerical_value: None,
+        is_galaxy: tag::is_galaxy_name(name.trim()),
+        is_custom_galaxy: false,
+        local_only: false,
+    }
+}
+
+/// Resolves tag names: existing tags are looked up; missing ones are created when the caller may
+/// (perm_tag_editor), otherwise left out (MISP ignores them).
+///
+/// # Errors
+/// Database errors.
+pub async fn resolve_tags(state: &AppState, auth: &Authed, names: &[String]) -> Result<TagMap, ApiError> {
+    let mut map = TagMap::new();
+    for name in names {
+        let key = name.to_lowercase();
+        if map.contains_key(&key) {
+            continue;
+        }
+        let found = match find_tag(state, name).await? {
+            Some(t) => Some(t),
+            None if auth.role.perm_tag_editor || auth.is_site_admin() => Some(create_tag(state, auth, new_tag(name)).await?),
+            // Tags of enabled taxonomies may be used by any tagger: they are created on first use.
+            None if auth.role.perm_tagger && enabled_taxonomy_tag(state, name).await? => {
+                Some(create_taxonomy_tag(state, auth, name).await?)
+            }
+            None => None,
+        };
+        if let Some(t) = found {
+            map.insert(key, tag_info(&t));
+        }
+    }
+    Ok(map)
+}
+
+pub fn json(v: Value) -> Response {
+    Json(v).into_response()
+}
+
+/// MISP's saveSuccess body.
+pub fn saved(message: &str, url: &str, id: Option<String>) -> Response {
+    json(crate::misp::save_success(message, url, id))
+}
+
+/// Whether `name` is a tag of a taxonomy this instance enabled.
+///
+/// # Errors
+/// Database errors.
+pub async fn enabled_taxonomy_tag(state: &AppState, name: &str) -> Result<bool, ApiError> {
+    let Some(t) = state.reference.taxonomy_of_tag(name) else { return Ok(false) };
+    let client = state.pool.get().await?;
+    Ok(client.query_opt("SELECT 1 FROM rm.taxonomies WHERE namespace = $1", &[&t.namespace]).await?.is_some())
+}
+
+/// The tag record a taxonomy entry defines (its colour and numerical value).
+pub fn taxonomy_tag(state: &AppState, name: &str) -> Tag {
+    let mut t = new_tag(name);
+    if let Some(entry) = state.reference.taxonomy_of_tag(name).and_then(|tx| tx.entries.iter().find(|e| e.tag.eq_ignore_ascii_case(name))) {
+        t.name = entry.tag.clone();
+        if let Some(c) = entry.colour.as_ref().filter(|c| c.len() == 7 && c.starts_with('#')) {
+            t.colour = c.to_lowercase();
+        }
+        t.numerical_value = entry.numerical_value;
+    }
+    t
+}
+
+/// Creates a taxonomy tag on behalf of the system (a tagger may use enabled taxonomies without being a
+/// tag editor).
+///
+/// # Errors
+/// Store errors.
+pub async fn create_taxonomy_tag(state: &AppState, auth: &Authed, name: &str) -> Result<Tag, ApiError> {
+    let mut t = taxonomy_tag(state, name);
+    t.id = commands::allocate_ids(state, "tag", 1).await?.first().copied().unwrap_or_default();
+    let admin = cairn_domain::role::default_role(1).ok_or_else(|| ApiError::Internal("admin role missing".into()))?;
+    create_tag_as(state, auth, &admin, t, "taxonomies.tag_used").await
+}
+
+/// The stream of a tag (fixed at creation; a renamed tag keeps it).
+///
+/// # Errors
+/// Database errors; NotFound for an unknown tag.
+pub async fn tag_stream_of(state: &AppState, id: i64) -> Result<uuid::Uuid, ApiError> {
+    let client = state.pool.get().await?;
+    let row = client.query_opt("SELECT stream_id FROM rm.tags WHERE id = $1", &[&id]).await?;
+    row.map(|r| r.get(0)).ok_or_else(|| ApiError::NotFound("Invalid tag".into()))
+}
