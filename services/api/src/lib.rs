@@ -25,6 +25,7 @@ pub mod input;
 pub mod keys;
 pub mod misp;
 pub mod reference;
+pub mod regexps;
 pub mod render;
 pub mod state;
 

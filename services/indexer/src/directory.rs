@@ -38,6 +38,17 @@ pub async fn apply(tx: &Transaction<'_>, change: &Change) -> Result<(), ApplyErr
         Change::TaxonomyRequiredSet { namespace, required } => {
             tx.execute("UPDATE rm.taxonomies SET required = $2 WHERE namespace = $1", &[namespace, required]).await?;
         }
+        Change::RegexpAdded(r) | Change::RegexpUpdated(r) => {
+            tx.execute(
+                "INSERT INTO rm.regexps (id, regexp, replacement, type) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (id) DO UPDATE SET regexp = $2, replacement = $3, type = $4",
+                &[&r.id, &r.regexp, &r.replacement, &r.attr_type],
+            )
+            .await?;
+        }
+        Change::RegexpDeleted { id } => {
+            tx.execute("DELETE FROM rm.regexps WHERE id = $1", &[id]).await?;
+        }
         Change::DefaultRoleSet { role_id } => {
             tx.execute("UPDATE rm.instance SET default_role_id = $1 WHERE id = 1", &[role_id]).await?;
         }

@@ -6,7 +6,7 @@
 //! the serialized form of every variant: renaming a field fails CI.
 
 use crate::event::model::{Attribute, EventMeta, Object, ObjectReference, TagLink};
-use crate::instance::Bootstrap;
+use crate::instance::{Bootstrap, Regexp};
 use crate::tag::Tag;
 use crate::organisation::Organisation;
 use crate::user::{AuthKey, User};
@@ -29,6 +29,12 @@ pub enum Change {
     TaxonomyDisabled { namespace: String },
     #[serde(rename = "instance.taxonomy_required_set.v1")]
     TaxonomyRequiredSet { namespace: String, required: bool },
+    #[serde(rename = "instance.regexp_added.v1")]
+    RegexpAdded(Regexp),
+    #[serde(rename = "instance.regexp_updated.v1")]
+    RegexpUpdated(Regexp),
+    #[serde(rename = "instance.regexp_deleted.v1")]
+    RegexpDeleted { id: i64 },
 
     // organisation
     #[serde(rename = "organisation.created.v1")]
@@ -255,6 +261,11 @@ mod tests {
             json!({"type":"instance.setting_changed.v1","data":{"name":"MISP.background_jobs","value":false}}),
         );
         golden(Change::DefaultRoleSet { role_id: 3 }, json!({"type":"instance.default_role_set.v1","data":{"role_id":3}}));
+        let r = Regexp { id: 2, regexp: "/x/i".into(), replacement: "".into(), attr_type: "ALL".into() };
+        let rj = json!({"id":2,"regexp":"/x/i","replacement":"","type":"ALL"});
+        golden(Change::RegexpAdded(r.clone()), json!({"type":"instance.regexp_added.v1","data":rj}));
+        golden(Change::RegexpUpdated(r), json!({"type":"instance.regexp_updated.v1","data":rj}));
+        golden(Change::RegexpDeleted { id: 2 }, json!({"type":"instance.regexp_deleted.v1","data":{"id":2}}));
         golden(Change::TaxonomyEnabled { namespace: "tlp".into() }, json!({"type":"instance.taxonomy_enabled.v1","data":{"namespace":"tlp"}}));
         golden(Change::TaxonomyDisabled { namespace: "tlp".into() }, json!({"type":"instance.taxonomy_disabled.v1","data":{"namespace":"tlp"}}));
         golden(

@@ -19,6 +19,17 @@ pub struct Bootstrap {
     pub admin_user_uuid: Uuid,
 }
 
+/// A row of MISP's "Import Regexp" table: applied to incoming attribute values of `attr_type`
+/// (`ALL` for every type) before validation; an empty replacement blocks the value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Regexp {
+    pub id: i64,
+    pub regexp: String,
+    pub replacement: String,
+    #[serde(rename = "type")]
+    pub attr_type: String,
+}
+
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct InstanceState {
     pub bootstrap: Option<Bootstrap>,
@@ -26,6 +37,7 @@ pub struct InstanceState {
     pub default_role_id: Option<i64>,
     /// Enabled taxonomies by namespace, with their `required` flag.
     pub taxonomies: BTreeMap<String, bool>,
+    pub regexps: BTreeMap<i64, Regexp>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -36,6 +48,9 @@ pub enum InstanceCommand {
     EnableTaxonomy { namespace: String },
     DisableTaxonomy { namespace: String },
     SetTaxonomyRequired { namespace: String, required: bool },
+    /// `valid` is the edge's verdict on the pattern (the domain has no regex engine).
+    PutRegexp { regexp: Regexp, valid: bool },
+    DeleteRegexp { id: i64 },
 }
 
 /// # Errors
@@ -46,6 +61,28 @@ pub fn decide(state: &InstanceState, role: &Role, command: InstanceCommand) -> R
             Some(_) => Err(DomainError::AlreadyExists("This instance is already bootstrapped.".into())),
             None => Ok(vec![Change::InstanceBootstrapped(b)]),
         },
+        InstanceCommand::PutRegexp { .. } | InstanceCommand::DeleteRegexp { .. } if !(role.perm_site_admin || role.perm_regexp_access) => {
+            Err(DomainError::Forbidden("You do not have permission to use this functionality.".into()))
+        }
+        InstanceCommand::PutRegexp { regexp, valid } => {
+            if regexp.regexp.trim().is_empty() || !valid {
+                return Err(DomainError::invalid("regexp", "Invalid regular expression."));
+            }
+            if regexp.attr_type.trim().is_empty() {
+                return Err(DomainError::invalid("type", "Mandatory field not set."));
+            }
+            match state.regexps.get(&regexp.id) {
+                Some(current) if current == &regexp => Ok(vec![]),
+                Some(_) => Ok(vec![Change::RegexpUpdated(regexp)]),
+                None => Ok(vec![Change::RegexpAdded(regexp)]),
+            }
+        }
+        InstanceCommand::DeleteRegexp { id } => {
+            if !state.regexps.contains_key(&id) {
+                return Err(DomainError::NotFound("Invalid regexp".into()));
+            }
+            Ok(vec![Change::RegexpDeleted { id }])
+        }
         _ if !role.perm_site_admin => Err(DomainError::Forbidden("You do not have permission to use this functionality.".into())),
         InstanceCommand::ChangeSetting { name, value } => {
             if name.trim().is_empty() || name.len() > 200 {
@@ -101,6 +138,12 @@ pub fn evolve(mut state: InstanceState, change: &Change) -> InstanceState {
         }
         Change::TaxonomyRequiredSet { namespace, required } => {
             state.taxonomies.insert(namespace.clone(), *required);
+        }
+        Change::RegexpAdded(r) | Change::RegexpUpdated(r) => {
+            state.regexps.insert(r.id, r.clone());
+        }
+        Change::RegexpDeleted { id } => {
+            state.regexps.remove(id);
         }
         _ => {}
     }
@@ -160,6 +203,22 @@ mod tests {
             .iter()
             .fold(state, evolve);
         assert!(state.taxonomies.is_empty());
+    }
+
+    #[test]
+    fn regexps_need_the_regexp_permission_and_a_valid_pattern() {
+        let r = Regexp { id: 1, regexp: "/a/".into(), replacement: "b".into(), attr_type: "ALL".into() };
+        let user = default_role(3).expect("user");
+        assert!(matches!(decide(&InstanceState::default(), &user, InstanceCommand::PutRegexp { regexp: r.clone(), valid: true }), Err(DomainError::Forbidden(_))));
+        let admin = default_role(1).expect("admin");
+        assert!(decide(&InstanceState::default(), &admin, InstanceCommand::PutRegexp { regexp: r.clone(), valid: false }).is_err());
+        let state = decide(&InstanceState::default(), &admin, InstanceCommand::PutRegexp { regexp: r.clone(), valid: true })
+            .expect("ok")
+            .iter()
+            .fold(InstanceState::default(), evolve);
+        assert_eq!(state.regexps.len(), 1);
+        let changes = decide(&state, &admin, InstanceCommand::DeleteRegexp { id: 1 }).expect("ok");
+        assert!(changes.iter().fold(state, evolve).regexps.is_empty());
     }
 
     #[test]

@@ -78,7 +78,9 @@ pub async fn add(state: &AppState, auth: &Authed, req: &Request) -> Result<Respo
         input::tag_names(a, &mut names);
     }
     let tags = support::resolve_tags(state, auth, &names).await?;
-    let drafts = list.iter().map(|a| input::attribute_draft(a, &tags)).collect::<Result<Vec<_>, _>>()?;
+    let mut drafts = list.iter().map(|a| input::attribute_draft(a, &tags)).collect::<Result<Vec<_>, _>>()?;
+    let rules = crate::regexps::load(state).await?;
+    drafts.iter_mut().try_for_each(|d| crate::regexps::apply_attribute(&rules, d))?;
     let break_on_duplicate = req.path.named.get("breakOnDuplicate").is_none_or(|v| v != "0" && v != "false");
     let ids = IdPool {
         attributes: VecDeque::from(crate::commands::allocate_ids(state, "attribute", drafts.len()).await?),
@@ -118,7 +120,8 @@ pub async fn edit(state: &AppState, auth: &Authed, req: &Request) -> Result<Resp
     let mut names = Vec::new();
     input::tag_names(inner, &mut names);
     let tags = support::resolve_tags(state, auth, &names).await?;
-    let draft = input::attribute_draft(inner, &tags)?;
+    let mut draft = input::attribute_draft(inner, &tags)?;
+    crate::regexps::apply_attribute(&crate::regexps::load(state).await?, &mut draft)?;
     run(state, auth, uuid, "attributes.edit", "edit Attribute", EventCommand::EditAttribute { target: target.clone(), draft }).await?;
     let ElementRef::Id(id) = target else { return Err(invalid_attribute()) };
     Ok(json(json!({ "Attribute": render_attribute(state, auth, id, true).await? })))

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod attributes;
 pub mod events;
 pub mod objects;
+pub mod regexps;
 pub mod search;
 pub mod servers;
 pub mod support;
@@ -109,6 +110,10 @@ pub async fn route(state: &AppState, auth: &Authed, req: &Request) -> Result<Res
         (_, "taxonomies", "toggle_required") => taxonomies::toggle_required(state, auth, req).await,
         (_, "taxonomies", "add_tag") => taxonomies::add_tags(state, auth, req).await,
         (_, "taxonomies", "update") => taxonomies::update(req),
+        (true, "regexp", "add") => regexps::add(state, auth, req).await,
+        (true, "regexp", "edit") => regexps::edit(state, auth, req).await,
+        (true, "regexp", "delete") => regexps::delete(state, auth, req).await,
+        (true, "regexp", "index") | (false, "regexp", "index") => regexps::index(state, auth).await,
         _ => Err(crate::unknown_route()),
     }
 }
