@@ -16,6 +16,27 @@ use uuid::Uuid;
 pub(crate) enum Which {
     /// Append throughput through the group-commit appender vs a raw COPY of the same rows.
     Append(AppendArgs),
+    /// The MISP API end to end against a running instance (scripts/run --detach): a 10,000-attribute
+    /// Event, then concurrent PyMISP-style single-attribute adds.
+    Api(ApiArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct ApiArgs {
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// File holding a site admin's API key.
+    #[arg(long, default_value = ".local/admin.key")]
+    key_file: std::path::PathBuf,
+    /// Attributes in the big Event.
+    #[arg(long, default_value_t = 10_000)]
+    big: usize,
+    /// Concurrent clients adding single attributes.
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// Single-attribute adds per client.
+    #[arg(long, default_value_t = 300)]
+    per_client: usize,
 }
 
 #[derive(Args)]
@@ -40,6 +61,7 @@ pub(crate) struct AppendArgs {
 pub(crate) async fn run(settings: &Settings, which: Which) -> Result<(), BoxError> {
     match which {
         Which::Append(args) => append(settings, args).await,
+        Which::Api(args) => api(args).await,
     }
 }
 
@@ -247,5 +269,107 @@ async fn append(settings: &Settings, args: AppendArgs) -> Result<(), BoxError> {
     } else {
         scratch.drop_db().await?;
     }
+    Ok(())
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+async fn api(args: ApiArgs) -> Result<(), BoxError> {
+    let key = std::fs::read_to_string(&args.key_file)?.trim().to_string();
+    let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(300)).pool_max_idle_per_host(64).build()?;
+    let post = |path: String, body: serde_json::Value| {
+        http.post(format!("{}{}", args.url, path))
+            .header("Authorization", key.clone())
+            .header("Accept", "application/json")
+            .header("Content-Type", "application/json")
+            .json(&body)
+            .send()
+    };
+
+    // 1. One Event with many attributes: the add returns once the read models have it.
+    let attributes: Vec<serde_json::Value> = (0..args.big)
+        .map(|i| json!({"type": "ip-dst", "value": format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255)}))
+        .collect();
+    let started = Instant::now();
+    let r = post("/events/add/metadata:1".into(), json!({"info": "bench: big event", "distribution": 0, "Attribute": attributes})).await?;
+    let add_secs = started.elapsed().as_secs_f64();
+    let status = r.status();
+    let created: serde_json::Value = r.json().await?;
+    if !status.is_success() {
+        return Err(format!("events/add failed: {status} {created}").into());
+    }
+    let id = created["Event"]["id"].as_str().unwrap_or_default().to_string();
+    let started = Instant::now();
+    let view: serde_json::Value = http
+        .get(format!("{}/events/view/{id}", args.url))
+        .header("Authorization", key.clone())
+        .header("Accept", "application/json")
+        .send()
+        .await?
+        .json()
+        .await?;
+    let view_secs = started.elapsed().as_secs_f64();
+    let seen = view["Event"]["Attribute"].as_array().map_or(0, Vec::len);
+    println!("| Event with {} attributes: events/add (until readable) | {add_secs:.2} s |", args.big);
+    println!("| then events/view of it ({seen} attributes) | {view_secs:.2} s |");
+    println!("| add + view | {:.2} s |", add_secs + view_secs);
+
+    // 2. Concurrent clients adding single attributes, each to its own Event.
+    let progress = bar((args.clients * args.per_client) as u64, "single-attribute adds");
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for c in 0..args.clients {
+        let http = http.clone();
+        let key = key.clone();
+        let url = args.url.clone();
+        let per_client = args.per_client;
+        let progress = progress.clone();
+        tasks.spawn(async move {
+            let send = |path: String, body: serde_json::Value| {
+                http.post(format!("{url}{path}"))
+                    .header("Authorization", key.clone())
+                    .header("Accept", "application/json")
+                    .header("Content-Type", "application/json")
+                    .json(&body)
+                    .send()
+            };
+            let created: serde_json::Value =
+                send("/events/add".into(), json!({"info": format!("bench: client {c}"), "distribution": 0})).await?.json().await?;
+            let id = created["Event"]["id"].as_str().unwrap_or_default().to_string();
+            let mut latencies = Vec::with_capacity(per_client);
+            for i in 0..per_client {
+                let t = Instant::now();
+                let r = send(format!("/attributes/add/{id}"), json!({"type": "domain", "value": format!("c{c}-a{i}.bench.example")})).await?;
+                if !r.status().is_success() {
+                    return Err(format!("attributes/add failed: {}", r.status()).into());
+                }
+                let _ = r.bytes().await?;
+                latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+                progress.inc(1);
+            }
+            Ok::<_, BoxError>(latencies)
+        });
+    }
+    let mut latencies = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        latencies.extend(r??);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    progress.finish_and_clear();
+    latencies.sort_by(f64::total_cmp);
+    println!(
+        "| {} clients × single-attribute adds | {} adds | {:.0} attributes/s | p50 {:.1} ms | p99 {:.1} ms |",
+        args.clients,
+        latencies.len(),
+        latencies.len() as f64 / secs,
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99)
+    );
     Ok(())
 }
