@@ -152,6 +152,9 @@ where
         };
         match state.appender.commit(request).await {
             Ok(receipt) => {
+                if stream_id == cairn_domain::stream::instance_stream() {
+                    state.instance.invalidate();
+                }
                 if receipt.duplicate {
                     // The same command was already recorded: the cache must re-read the stream.
                     *guard = None;
@@ -183,7 +186,11 @@ where
 /// error: the write happened.
 pub async fn wait_for_read_models(state: &AppState, position: i64) {
     let timeout = Duration::from_millis(state.settings.read_your_writes_timeout_ms);
-    if !state.watcher.wait_for(INDEXER, position, timeout).await {
+    let started = std::time::Instant::now();
+    let reached = state.watcher.wait_for(INDEXER, position, timeout).await;
+    state.metrics.ryw_wait_micros.add(started.elapsed().as_micros() as i64);
+    state.metrics.ryw_waits.inc();
+    if !reached {
         state.metrics.ryw_timeouts.inc();
         tracing::warn!(position, "read models did not reach the written position in time");
     }

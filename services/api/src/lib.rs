@@ -22,6 +22,7 @@ pub mod error;
 pub mod filters;
 pub mod handlers;
 pub mod input;
+pub mod instance_facts;
 pub mod keys;
 pub mod misp;
 pub mod reference;

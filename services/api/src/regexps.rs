@@ -79,17 +79,12 @@ pub fn compile(r: &Regexp) -> Option<Rule> {
     Some(Rule { attr_type: r.attr_type.clone(), regex, replacement: translate_replacement(&r.replacement), blocks: r.replacement.is_empty() })
 }
 
-/// The rules in force.
+/// The rules in force (from the instance snapshot).
 ///
 /// # Errors
 /// Database errors.
-pub async fn load(state: &AppState) -> Result<Vec<Rule>, ApiError> {
-    let client = state.pool.get().await?;
-    let rows = client.query("SELECT id, regexp, replacement, type FROM rm.regexps ORDER BY id", &[]).await?;
-    Ok(rows
-        .iter()
-        .filter_map(|r| compile(&Regexp { id: r.get(0), regexp: r.get(1), replacement: r.get(2), attr_type: r.get(3) }))
-        .collect())
+pub async fn load(state: &AppState) -> Result<std::sync::Arc<crate::instance_facts::InstanceFacts>, ApiError> {
+    state.instance.get(&state.pool).await
 }
 
 fn blocked() -> ApiError {

@@ -13,6 +13,8 @@ pub struct ApiMetrics {
     pub errors_5xx: Handle,
     pub auth_failures: Handle,
     pub ryw_timeouts: Handle,
+    pub ryw_waits: Handle,
+    pub ryw_wait_micros: Handle,
 }
 
 impl ApiMetrics {
@@ -23,6 +25,8 @@ impl ApiMetrics {
             errors_5xx: r.counter("cairn_api_responses_5xx_total", "5xx responses.", &[]),
             auth_failures: r.counter("cairn_api_auth_failures_total", "Refused API keys.", &[]),
             ryw_timeouts: r.counter("cairn_api_ryw_timeouts_total", "Read-your-writes waits that timed out.", &[]),
+            ryw_waits: r.counter("cairn_api_ryw_waits_total", "Read-your-writes waits.", &[]),
+            ryw_wait_micros: r.counter("cairn_api_ryw_wait_microseconds_total", "Time spent in read-your-writes waits.", &[]),
         }
     }
 }
@@ -39,6 +43,8 @@ pub struct AppState {
     pub metrics: ApiMetrics,
     /// Folded states of recently used streams (see [`crate::commands`]).
     pub streams: Arc<crate::commands::StreamCache>,
+    /// Instance-wide facts, cached briefly (see [`crate::instance_facts`]).
+    pub instance: Arc<crate::instance_facts::InstanceCache>,
 }
 
 impl AppState {
@@ -59,6 +65,7 @@ impl AppState {
             reference,
             metrics: ApiMetrics::new(Registry::global()),
             streams: Arc::default(),
+            instance: Arc::default(),
         }
     }
 }

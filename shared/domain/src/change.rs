@@ -7,6 +7,7 @@
 
 use crate::event::model::{Attribute, EventMeta, Object, ObjectReference, TagLink};
 use crate::instance::{Bootstrap, Regexp};
+use crate::sharing_group::{SharingGroup, SharingGroupOrg, SharingGroupServer};
 use crate::tag::Tag;
 use crate::organisation::Organisation;
 use crate::user::{AuthKey, User};
@@ -55,6 +56,22 @@ pub enum Change {
     AuthKeyCreated(AuthKey),
     #[serde(rename = "user.auth_key_revoked.v1")]
     AuthKeyRevoked { id: i64 },
+
+    // sharing group
+    #[serde(rename = "sharing_group.created.v1")]
+    SharingGroupCreated(SharingGroup),
+    #[serde(rename = "sharing_group.updated.v1")]
+    SharingGroupUpdated(SharingGroup),
+    #[serde(rename = "sharing_group.org_added.v1")]
+    SharingGroupOrgAdded(SharingGroupOrg),
+    #[serde(rename = "sharing_group.org_removed.v1")]
+    SharingGroupOrgRemoved { org_id: i64 },
+    #[serde(rename = "sharing_group.server_added.v1")]
+    SharingGroupServerAdded(SharingGroupServer),
+    #[serde(rename = "sharing_group.server_removed.v1")]
+    SharingGroupServerRemoved { server_id: i64 },
+    #[serde(rename = "sharing_group.deleted.v1")]
+    SharingGroupDeleted { id: i64 },
 
     // tag
     #[serde(rename = "tag.created.v1")]
@@ -308,6 +325,40 @@ mod tests {
                    "allowed_ips":["10.0.0.0/8"],"created":4}}),
         );
         golden(Change::AuthKeyRevoked { id: 3 }, json!({"type":"user.auth_key_revoked.v1","data":{"id":3}}));
+    }
+
+    #[test]
+    fn golden_sharing_group_changes() {
+        let g = SharingGroup {
+            id: 3,
+            uuid: Uuid::from_u128(3),
+            name: "SG".into(),
+            releasability: "r".into(),
+            description: "d".into(),
+            org_id: 1,
+            org_uuid: Uuid::from_u128(1),
+            active: true,
+            roaming: false,
+            local: true,
+            created: 10,
+            modified: 11,
+        };
+        let gj = json!({"id":3,"uuid":"00000000-0000-0000-0000-000000000003","name":"SG","releasability":"r","description":"d",
+                        "org_id":1,"org_uuid":"00000000-0000-0000-0000-000000000001","active":true,"roaming":false,"local":true,
+                        "created":10,"modified":11});
+        golden(Change::SharingGroupCreated(g.clone()), json!({"type":"sharing_group.created.v1","data":gj}));
+        golden(Change::SharingGroupUpdated(g), json!({"type":"sharing_group.updated.v1","data":gj}));
+        golden(
+            Change::SharingGroupOrgAdded(SharingGroupOrg { org_id: 2, org_uuid: Uuid::from_u128(2), extend: true }),
+            json!({"type":"sharing_group.org_added.v1","data":{"org_id":2,"org_uuid":"00000000-0000-0000-0000-000000000002","extend":true}}),
+        );
+        golden(Change::SharingGroupOrgRemoved { org_id: 2 }, json!({"type":"sharing_group.org_removed.v1","data":{"org_id":2}}));
+        golden(
+            Change::SharingGroupServerAdded(SharingGroupServer { server_id: 0, all_orgs: true }),
+            json!({"type":"sharing_group.server_added.v1","data":{"server_id":0,"all_orgs":true}}),
+        );
+        golden(Change::SharingGroupServerRemoved { server_id: 0 }, json!({"type":"sharing_group.server_removed.v1","data":{"server_id":0}}));
+        golden(Change::SharingGroupDeleted { id: 3 }, json!({"type":"sharing_group.deleted.v1","data":{"id":3}}));
     }
 
     #[test]

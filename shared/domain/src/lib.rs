@@ -9,8 +9,11 @@
 //! - [`instance`], [`organisation`], [`user`]: aggregates as `decide`/`evolve` pairs.
 //! - [`event`]: the MISP Event aggregate (Attributes, Objects, references, tag links); [`tag`]: tags;
 //!   [`taxonomy`]: machine-tag vocabularies.
+//! - [`sharing_group`]: sharing groups (members, servers, extend).
 //! - [`acl`]: the one access rule (who may see an Event, Object, Attribute).
 //! - [`types`]: MISP's type catalogue; [`value`]: value normalisation and validation.
+//! - [`freetext`]: indicators typed out of free text (MISP's freetext import, with a compat mode).
+//! - [`warninglist`]: MISP's warninglists (known false positives) and their matching.
 //! - [`stream`]: stream types and well-known stream ids.
 
 pub mod acl;
@@ -18,15 +21,18 @@ pub mod actor;
 pub mod change;
 pub mod error;
 pub mod event;
+pub mod freetext;
 pub mod instance;
 pub mod organisation;
 pub mod role;
+pub mod sharing_group;
 pub mod stream;
 pub mod tag;
 pub mod taxonomy;
 pub mod types;
 pub mod user;
 pub mod value;
+pub mod warninglist;
 
 pub use actor::Actor;
 pub use change::Change;

@@ -387,6 +387,10 @@ impl<P: Projector> Runtime<P> {
                 _ => contiguous = false,
             }
         }
+        if let Some(c) = changes.last() {
+            let delay = chrono::Utc::now() - c.recorded_at;
+            tracing::debug!(projector = self.projector.name(), position = c.position, delay_us = delay.num_microseconds(), "live batch received");
+        }
         let applied = if max_position <= self.checkpoint {
             0
         } else if contiguous {
@@ -456,9 +460,20 @@ impl<P: Projector> Runtime<P> {
     }
 
     async fn apply_in_tx(&mut self, changes: &[StoredChange]) -> Result<usize, TxError> {
+        let started = std::time::Instant::now();
+        let result = self.apply_in_tx_inner(changes).await;
+        tracing::debug!(projector = self.projector.name(), changes = changes.len(), took_us = started.elapsed().as_micros() as u64, "batch applied");
+        result
+    }
+
+    async fn apply_in_tx_inner(&mut self, changes: &[StoredChange]) -> Result<usize, TxError> {
         let mut client = self.pool.get().await.map_err(|e| TxError::Runtime(e.into()))?;
         let tx = client.transaction().await.map_err(|e| TxError::Runtime(e.into()))?;
         let name = self.projector.name().to_string();
+        // Read models are derived data: a crash may lose the last projector commits (checkpoint and data
+        // together, never one without the other) and they are simply re-applied from the log. Not
+        // waiting for the WAL flush here keeps read-your-writes fast.
+        tx.batch_execute("SET LOCAL synchronous_commit = off").await.map_err(|e| TxError::Runtime(e.into()))?;
         let checkpoint: i64 = tx
             .query_one("SELECT position FROM es.projector_checkpoints WHERE projector = $1 FOR UPDATE", &[&name])
             .await

@@ -94,6 +94,10 @@ impl Relay {
         }
         match self.publish(&changes).await {
             Ok(()) => {
+                if let Some(c) = changes.last() {
+                    let delay = chrono::Utc::now() - c.recorded_at;
+                    tracing::debug!(position = c.position, delay_us = delay.num_microseconds(), "published");
+                }
                 let last = changes.last().map_or(next - 1, |c| c.position);
                 self.next = Some(last + 1);
                 self.published.add(changes.len() as i64);

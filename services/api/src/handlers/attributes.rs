@@ -79,8 +79,8 @@ pub async fn add(state: &AppState, auth: &Authed, req: &Request) -> Result<Respo
     }
     let tags = support::resolve_tags(state, auth, &names).await?;
     let mut drafts = list.iter().map(|a| input::attribute_draft(a, &tags)).collect::<Result<Vec<_>, _>>()?;
-    let rules = crate::regexps::load(state).await?;
-    drafts.iter_mut().try_for_each(|d| crate::regexps::apply_attribute(&rules, d))?;
+    let facts = crate::regexps::load(state).await?;
+    drafts.iter_mut().try_for_each(|d| crate::regexps::apply_attribute(&facts.regexps, d))?;
     let break_on_duplicate = req.path.named.get("breakOnDuplicate").is_none_or(|v| v != "0" && v != "false");
     let ids = IdPool {
         attributes: VecDeque::from(crate::commands::allocate_ids(state, "attribute", drafts.len()).await?),
@@ -121,7 +121,7 @@ pub async fn edit(state: &AppState, auth: &Authed, req: &Request) -> Result<Resp
     input::tag_names(inner, &mut names);
     let tags = support::resolve_tags(state, auth, &names).await?;
     let mut draft = input::attribute_draft(inner, &tags)?;
-    crate::regexps::apply_attribute(&crate::regexps::load(state).await?, &mut draft)?;
+    crate::regexps::apply_attribute(&crate::regexps::load(state).await?.regexps, &mut draft)?;
     run(state, auth, uuid, "attributes.edit", "edit Attribute", EventCommand::EditAttribute { target: target.clone(), draft }).await?;
     let ElementRef::Id(id) = target else { return Err(invalid_attribute()) };
     Ok(json(json!({ "Attribute": render_attribute(state, auth, id, true).await? })))

@@ -74,7 +74,7 @@ pub async fn add(state: &AppState, auth: &Authed, req: &Request) -> Result<Respo
     input::tag_names(input::event_body(&body), &mut names);
     let tags = support::resolve_tags(state, auth, &names).await?;
     let mut draft = input::event_draft(&body, &tags)?;
-    crate::regexps::apply_event(&crate::regexps::load(state).await?, &mut draft)?;
+    crate::regexps::apply_event(&crate::regexps::load(state).await?.regexps, &mut draft)?;
     let (a, o, r) = draft.ids_needed();
     let ids = id_pool(state, a, o, r).await?;
     let event_id = commands::allocate_ids(state, "event", 1).await?.first().copied().unwrap_or_default();
@@ -156,7 +156,7 @@ pub async fn edit(state: &AppState, auth: &Authed, req: &Request) -> Result<Resp
     input::tag_names(input::event_body(&body), &mut names);
     let tags = support::resolve_tags(state, auth, &names).await?;
     let mut draft = input::event_draft(&body, &tags)?;
-    crate::regexps::apply_event(&crate::regexps::load(state).await?, &mut draft)?;
+    crate::regexps::apply_event(&crate::regexps::load(state).await?.regexps, &mut draft)?;
     draft.uuid = uuid;
     // extends_uuid may name an Event by id: MISP converts it to the uuid.
     if let Some(ext) = draft.extends_uuid.clone().filter(|e| !e.is_empty() && uuid::Uuid::parse_str(e).is_err()) {

@@ -58,7 +58,7 @@ pub async fn add(state: &AppState, auth: &Authed, req: &Request) -> Result<Respo
     input::tag_names(crate::body::unwrap(&body, "Object"), &mut names);
     let tags = support::resolve_tags(state, auth, &names).await?;
     let mut draft = input::object_draft(&body, &tags)?;
-    crate::regexps::apply_object(&crate::regexps::load(state).await?, &mut draft)?;
+    crate::regexps::apply_object(&crate::regexps::load(state).await?.regexps, &mut draft)?;
     let ids = pool_for(state, draft.attributes.len(), 1, draft.references.len()).await?;
     let break_on_duplicate = req.path.named.get("breakOnDuplicate").is_some_and(|v| v == "1" || v == "true");
     let executed = run(state, auth, uuid, "objects.add", "add Object", EventCommand::AddObject { draft, break_on_duplicate, ids }).await?;
@@ -79,7 +79,7 @@ pub async fn edit(state: &AppState, auth: &Authed, req: &Request) -> Result<Resp
     input::tag_names(crate::body::unwrap(&body, "Object"), &mut names);
     let tags = support::resolve_tags(state, auth, &names).await?;
     let mut draft = input::object_draft(&body, &tags)?;
-    crate::regexps::apply_object(&crate::regexps::load(state).await?, &mut draft)?;
+    crate::regexps::apply_object(&crate::regexps::load(state).await?.regexps, &mut draft)?;
     let (current, _) = crate::commands::load(state, uuid, cairn_domain::event::evolve).await?;
     let new_attributes = draft.attributes.iter().filter(|a| current.attribute_by_uuid(&a.uuid).is_none()).count();
     let new_refs = draft.references.iter().filter(|r| !current.reference_ids.contains_key(&r.uuid)).count();

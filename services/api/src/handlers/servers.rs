@@ -44,7 +44,7 @@ pub fn default_setting(state: &AppState, name: &str) -> Option<serde_json::Value
     Some(match name {
         "MISP.default_event_distribution" => json!(i.default_event_distribution),
         "MISP.default_attribute_distribution" => json!(i.default_attribute_distribution),
-        "MISP.background_jobs" => json!(false),
+        "MISP.background_jobs" => json!(true),
         "MISP.delegation" => json!(true),
         "MISP.live" => json!(true),
         "MISP.max_correlations_per_event" => json!(5000),
@@ -64,9 +64,8 @@ pub fn default_setting(state: &AppState, name: &str) -> Option<serde_json::Value
 /// # Errors
 /// Database errors.
 pub async fn setting(state: &AppState, name: &str) -> Result<Option<serde_json::Value>, ApiError> {
-    let client = state.pool.get().await?;
-    let row = client.query_opt("SELECT value FROM rm.settings WHERE name = $1", &[&name]).await?;
-    Ok(row.map(|r| r.get(0)).or_else(|| default_setting(state, name)))
+    let facts = state.instance.get(&state.pool).await?;
+    Ok(facts.settings.get(name).cloned().or_else(|| default_setting(state, name)))
 }
 
 /// `GET /servers/getSetting/{name}` (site admin).
@@ -103,5 +102,6 @@ pub async fn settings_edit(state: &AppState, auth: &Authed, req: &crate::handler
         |s| Ok((instance::decide(s, &role, InstanceCommand::ChangeSetting { name: name.clone(), value: value.clone() })?, ())),
     )
     .await?;
+    state.instance.invalidate();
     Ok(Json(json!({"name": "Field updated", "message": "Field updated", "url": req.url})).into_response())
 }

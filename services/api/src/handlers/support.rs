@@ -45,17 +45,16 @@ pub struct DecisionFacts {
 /// Database errors.
 pub async fn facts(state: &AppState, auth: &Authed) -> Result<DecisionFacts, ApiError> {
     let setting_u8 = |v: Option<Value>, default: u8| v.and_then(|v| crate::body::int(Some(&v))).and_then(|i| u8::try_from(i).ok()).unwrap_or(default);
+    let instance = state.instance.get(&state.pool).await?;
     let event_distribution = crate::handlers::servers::setting(state, "MISP.default_event_distribution").await?;
     let attribute_distribution = crate::handlers::servers::setting(state, "MISP.default_attribute_distribution").await?;
-    let client = state.pool.get().await?;
-    let host: Option<i64> = client.query_one("SELECT host_org_id FROM rm.instance WHERE id = 1", &[]).await?.get(0);
     Ok(DecisionFacts {
         actor: auth.actor(),
         viewer: viewer(auth),
         access: access_settings(state).await?,
         sharing_groups: BTreeSet::new(),
         now: chrono::Utc::now().timestamp(),
-        host_org_id: host.unwrap_or(1),
+        host_org_id: instance.host_org_id,
         default_event_distribution: setting_u8(event_distribution, state.settings.instance.default_event_distribution),
         default_attribute_distribution: setting_u8(attribute_distribution, state.settings.instance.default_attribute_distribution),
     })

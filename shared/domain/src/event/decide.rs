@@ -183,6 +183,9 @@ fn check_tag(ctx: &Context<'_>, tag: &TagInfo, local: bool) -> Result<(), Domain
     if ctx.role.perm_site_admin {
         return Ok(());
     }
+    if !ctx.role.perm_tagger {
+        return Err(DomainError::Forbidden(NO_PERMISSION_FUNCTIONALITY.into()));
+    }
     if tag.user_id != 0 && tag.user_id != ctx.actor.user_id {
         return Err(invalid("tag", "Invalid Tag. This tag can only be set by a fixed user."));
     }
@@ -265,6 +268,17 @@ fn new_attribute(
         last_seen,
         tags,
     })
+}
+
+/// MISP's uniqueness rule for a standalone, live attribute that is being written.
+fn check_duplicate(state: &EventState, next: &Attribute) -> Result<(), DomainError> {
+    if next.object_id != 0 || next.deleted {
+        return Ok(());
+    }
+    match state.duplicate_of(next) {
+        Some(dup) if dup.id != next.id => Err(invalid("value", DUPLICATE)),
+        _ => Ok(()),
+    }
 }
 
 /// Applies an edit draft to an attribute. `None` when nothing changes.
@@ -465,8 +479,24 @@ fn new_object(ctx: &Context<'_>, meta: &EventMeta, draft: &ObjectDraft, id: i64)
     })
 }
 
+/// What makes two objects "the same" for MISP's `breakOnDuplicate`: name and attribute contents.
+fn object_signature<'a>(name: &str, attributes: impl Iterator<Item = &'a Attribute>) -> (String, Vec<(Option<String>, String, String, String)>) {
+    let mut items: Vec<_> = attributes
+        .filter(|a| !a.deleted)
+        .map(|a| (a.object_relation.clone(), a.attr_type.clone(), a.value1.clone(), a.value2.clone()))
+        .collect();
+    items.sort();
+    (name.to_string(), items)
+}
+
 /// Adds an Object with its attributes and references.
-fn add_object(ctx: &Context<'_>, work: &mut Work<'_>, draft: &ObjectDraft, ids: &mut IdPool) -> Result<i64, DomainError> {
+fn add_object(
+    ctx: &Context<'_>,
+    work: &mut Work<'_>,
+    draft: &ObjectDraft,
+    break_on_duplicate: bool,
+    ids: &mut IdPool,
+) -> Result<i64, DomainError> {
     let meta = work.meta()?;
     if work.state.object_by_uuid(&draft.uuid).is_some() {
         return Err(invalid("uuid", "An object with this uuid already exists."));
@@ -475,8 +505,21 @@ fn add_object(ctx: &Context<'_>, work: &mut Work<'_>, draft: &ObjectDraft, ids: 
     let relations: Vec<String> = draft.attributes.iter().filter_map(|a| a.object_relation.clone()).collect();
     check_template(ctx, &object, &relations)?;
     // Validate every attribute before recording anything: an object is added whole or not at all.
+    let mut validated = Vec::with_capacity(draft.attributes.len());
     for (i, a) in draft.attributes.iter().enumerate() {
-        new_attribute(ctx, &meta, a, 0, 1).map_err(|e| prefix(&format!("Attribute {i}"), e))?;
+        validated.push(new_attribute(ctx, &meta, a, 0, 1).map_err(|e| prefix(&format!("Attribute {i}"), e))?);
+    }
+    if break_on_duplicate {
+        let signature = object_signature(&object.name, validated.iter());
+        let duplicate = work
+            .state
+            .objects
+            .values()
+            .filter(|o| !o.deleted)
+            .any(|o| object_signature(&o.name, work.state.object_attributes(o.id)) == signature);
+        if duplicate {
+            return Err(invalid("Object", "Duplicate object found. Since breakOnDuplicate is set the object will not be added."));
+        }
     }
     let id = ids.object()?;
     work.push(Change::ObjectAdded(Object { id, ..object }));
@@ -573,6 +616,21 @@ fn delete_object(ctx: &Context<'_>, work: &mut Work<'_>, id: i64, hard: bool) {
     for r in refs {
         work.push(Change::ReferenceDeleted { id: r, hard, timestamp: ctx.now });
     }
+    // References from other objects to this object (or to its attributes) go with it (soft).
+    let mut targets: Vec<uuid::Uuid> = work.state.object_attributes(id).map(|a| a.uuid).collect();
+    if let Some(o) = work.state.objects.get(&id) {
+        targets.push(o.uuid);
+    }
+    let inbound: Vec<i64> = work
+        .state
+        .references
+        .values()
+        .filter(|r| r.object_id != id && !r.deleted && targets.contains(&r.referenced_uuid))
+        .map(|r| r.id)
+        .collect();
+    for r in inbound {
+        work.push(Change::ReferenceDeleted { id: r, hard: false, timestamp: ctx.now });
+    }
     work.push(Change::ObjectDeleted { id, hard, timestamp: ctx.now });
 }
 
@@ -599,6 +657,7 @@ fn merge_attribute(
                 return Ok(());
             }
             if let Some(next) = patch_attribute(ctx, &current, draft)? {
+                check_duplicate(&work.state, &next)?;
                 work.push(Change::AttributeUpdated(next));
             }
             Ok(())
@@ -614,7 +673,7 @@ fn merge_object(ctx: &Context<'_>, work: &mut Work<'_>, draft: &ObjectDraft, ids
         .or_else(|| draft.id.and_then(|id| work.state.objects.get(&id)))
         .cloned();
     let Some(current) = existing else {
-        add_object(ctx, work, draft, ids)?;
+        add_object(ctx, work, draft, false, ids)?;
         return Ok(());
     };
     if draft.timestamp.is_some_and(|t| t <= current.timestamp) {
@@ -773,7 +832,7 @@ pub fn decide(state: &EventState, ctx: &Context<'_>, command: EventCommand) -> R
                 }
             }
             for (i, o) in draft.objects.iter().enumerate() {
-                add_object(ctx, &mut work, o, &mut ids).map_err(|e| prefix(&format!("Object {i}"), e))?;
+                add_object(ctx, &mut work, o, false, &mut ids).map_err(|e| prefix(&format!("Object {i}"), e))?;
             }
             if publish {
                 work.push(Change::EventPublished { publish_timestamp: draft.publish_timestamp.filter(|t| *t > 0).unwrap_or(ctx.now) });
@@ -899,11 +958,15 @@ pub fn decide(state: &EventState, ctx: &Context<'_>, command: EventCommand) -> R
             let mut work = Work::new(state);
             match draft.deleted {
                 Some(true) if !current.deleted => delete_attribute(ctx, &mut work, current.id, false),
-                Some(false) if current.deleted => work.push(Change::AttributeRestored { id: current.id, timestamp: ctx.now }),
+                Some(false) if current.deleted => {
+                    check_duplicate(state, &Attribute { deleted: false, ..current.clone() })?;
+                    work.push(Change::AttributeRestored { id: current.id, timestamp: ctx.now });
+                }
                 _ => {}
             }
             let base = work.state.attributes.get(&current.id).cloned().unwrap_or(current);
             if let Some(next) = patch_attribute(ctx, &base, &AttributeDraft { deleted: None, ..draft })? {
+                check_duplicate(&work.state, &next)?;
                 work.push(Change::AttributeUpdated(next));
             }
             touch_object_of(ctx, &mut work, base.object_id);
@@ -928,6 +991,9 @@ pub fn decide(state: &EventState, ctx: &Context<'_>, command: EventCommand) -> R
         EventCommand::RestoreAttribute { target } => {
             let meta = visible_meta(state, ctx)?.clone();
             let current = find_attribute(state, &target).cloned().ok_or_else(|| DomainError::NotFound("Invalid attribute".into()))?;
+            if !element_visible(ctx, state, &meta, &current) {
+                return Err(DomainError::NotFound("Invalid attribute".into()));
+            }
             if !can_modify(ctx, &meta) {
                 return Err(DomainError::Forbidden(NO_PERMISSION.into()));
             }
@@ -943,18 +1009,21 @@ pub fn decide(state: &EventState, ctx: &Context<'_>, command: EventCommand) -> R
             work.push(Change::AttributeRestored { id: current.id, timestamp: ctx.now });
             Ok(work.finish(ctx))
         }
-        EventCommand::AddObject { draft, break_on_duplicate: _, mut ids } => {
+        EventCommand::AddObject { draft, break_on_duplicate, mut ids } => {
             let meta = visible_meta(state, ctx)?.clone();
             if !ctx.role.perm_add || !can_modify(ctx, &meta) {
                 return Err(DomainError::Forbidden(NO_PERMISSION.into()));
             }
             let mut work = Work::new(state);
-            add_object(ctx, &mut work, &draft, &mut ids)?;
+            add_object(ctx, &mut work, &draft, break_on_duplicate, &mut ids)?;
             Ok(work.finish(ctx))
         }
         EventCommand::EditObject { target, mut draft, mut ids } => {
             let meta = visible_meta(state, ctx)?.clone();
             let current = find_object(state, &target).cloned().ok_or_else(|| DomainError::NotFound("Invalid object".into()))?;
+            if !acl::object_visible(ctx.viewer, &meta.access(), &current.access(), &ctx.access) {
+                return Err(DomainError::NotFound("Invalid object".into()));
+            }
             if !can_modify(ctx, &meta) {
                 return Err(DomainError::Forbidden(NO_PERMISSION.into()));
             }
@@ -967,6 +1036,9 @@ pub fn decide(state: &EventState, ctx: &Context<'_>, command: EventCommand) -> R
         EventCommand::DeleteObject { target, hard } => {
             let meta = visible_meta(state, ctx)?.clone();
             let current = find_object(state, &target).cloned().ok_or_else(|| DomainError::NotFound("Invalid object".into()))?;
+            if !acl::object_visible(ctx.viewer, &meta.access(), &current.access(), &ctx.access) {
+                return Err(DomainError::NotFound("Invalid object".into()));
+            }
             if !can_modify(ctx, &meta) {
                 return Err(DomainError::Forbidden(NO_PERMISSION.into()));
             }

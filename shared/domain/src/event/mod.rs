@@ -15,3 +15,4 @@ pub use decide::{Context, Decision, ElementRef, EventCommand, IdPool, TagTarget,
 pub use draft::{AttributeDraft, EventDraft, ObjectDraft, ReferenceDraft, TagDraft, TagInfo};
 pub use model::{Attribute, EventMeta, Object, ObjectReference, TagLink};
 pub use state::{EventState, evolve};
+#[cfg(test)] mod tests;

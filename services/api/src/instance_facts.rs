@@ -1,0 +1,68 @@
+//! A short-lived, in-process snapshot of instance-wide facts every write needs (settings, host
+//! organisation, default role, import regexps), so a request does not spend a query on each. It is
+//! refreshed after `TTL`, and dropped at once when this process changes the instance stream.
+
+use crate::error::ApiError;
+use crate::regexps::{self, Rule};
+use cairn_domain::instance::Regexp;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const TTL: Duration = Duration::from_secs(1);
+
+pub struct InstanceFacts {
+    pub settings: HashMap<String, Value>,
+    pub host_org_id: i64,
+    pub default_role_id: i64,
+    pub regexps: Vec<Rule>,
+    loaded: Instant,
+}
+
+#[derive(Default)]
+pub struct InstanceCache {
+    current: Mutex<Option<Arc<InstanceFacts>>>,
+}
+
+impl std::fmt::Debug for InstanceCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstanceCache").finish_non_exhaustive()
+    }
+}
+
+impl InstanceCache {
+    /// Forgets the snapshot (after a change of the instance stream by this process).
+    pub fn invalidate(&self) {
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// The current snapshot, loading it when missing or older than the TTL.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn get(&self, pool: &deadpool_postgres::Pool) -> Result<Arc<InstanceFacts>, ApiError> {
+        if let Some(f) = self.current.lock().unwrap_or_else(|e| e.into_inner()).as_ref().filter(|f| f.loaded.elapsed() < TTL) {
+            return Ok(f.clone());
+        }
+        let client = pool.get().await?;
+        let settings: HashMap<String, Value> =
+            client.query("SELECT name, value FROM rm.settings", &[]).await?.iter().map(|r| (r.get(0), r.get(1))).collect();
+        let row = client.query_one("SELECT host_org_id, default_role_id FROM rm.instance WHERE id = 1", &[]).await?;
+        let rules = client
+            .query("SELECT id, regexp, replacement, type FROM rm.regexps ORDER BY id", &[])
+            .await?
+            .iter()
+            .filter_map(|r| regexps::compile(&Regexp { id: r.get(0), regexp: r.get(1), replacement: r.get(2), attr_type: r.get(3) }))
+            .collect();
+        let facts = Arc::new(InstanceFacts {
+            settings,
+            host_org_id: row.get::<_, Option<i64>>(0).unwrap_or(1),
+            default_role_id: row.get(1),
+            regexps: rules,
+            loaded: Instant::now(),
+        });
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(facts.clone());
+        Ok(facts)
+    }
+}

@@ -1,0 +1,463 @@
+//! Text → candidate tokens.
+//!
+//! [`misp`] is MISP's `parseFreetext` exactly: "other" characters and no-break spaces become
+//! spaces, the text is split on whitespace, `,`, `<`, `>` and `;`, and every double-quoted
+//! substring is appended. The default mode's [`markup_aware`] reads the text line by line and also
+//! copes with Markdown/AsciiDoc markup, quoted names with spaces, `hash  file name` listings and
+//! Windows paths with spaces. Both are single passes with bounded look-ahead.
+
+use super::resolve::{self, Ctx, filename_hygiene, resolve_filename};
+
+/// The input as text: valid UTF-8 as is, every invalid sequence replaced by a space, so one bad
+/// byte never loses the rest of the text (MISP returns nothing at all then).
+pub(crate) fn decode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        if !chunk.invalid().is_empty() {
+            out.push(' ');
+        }
+    }
+    out
+}
+
+/// PCRE's `\p{C}`: control (Cc), format (Cf), private use (Co) and, of the unassigned code points
+/// (Cn), the permanent noncharacters. (Other unassigned code points depend on PCRE's Unicode
+/// version and are kept: text rarely holds them.)
+pub(crate) fn is_other(c: char) -> bool {
+    let u = u32::from(c);
+    c.is_control()
+        || matches!(u,
+            0x00AD | 0x0600..=0x0605 | 0x061C | 0x06DD | 0x070F | 0x0890 | 0x0891 | 0x08E2 | 0x180E
+            | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x206F | 0xFEFF | 0xFFF9..=0xFFFB
+            | 0x110BD | 0x110CD | 0x13430..=0x1343F | 0x1BCA0..=0x1BCA3 | 0x1D173..=0x1D17A
+            | 0xE0001 | 0xE0020..=0xE007F)
+        || matches!(u, 0xE000..=0xF8FF | 0xF0000..=0xFFFFD | 0x100000..=0x10FFFD)
+        || matches!(u, 0xFDD0..=0xFDEF)
+        || (u & 0xFFFE) == 0xFFFE
+}
+
+/// MISP's tokens, untrimmed, in MISP's order: the split pieces, then the quoted substrings.
+pub(crate) fn misp(text: &str, emit: &mut dyn FnMut(&str)) {
+    let replaced = normalise(text, false);
+    for token in replaced.split([' ', ',', '<', '>', ';']) {
+        if !token.is_empty() {
+            emit(token);
+        }
+    }
+    let mut rest = replaced.as_str();
+    while let Some(open) = rest.find('"') {
+        let after = &rest[open + 1..];
+        match after.find('"') {
+            // `""`: the second quote may open the next match.
+            Some(0) => rest = after,
+            Some(close) => {
+                emit(&after[..close]);
+                rest = &after[close + 1..];
+            }
+            None => break,
+        }
+    }
+}
+
+/// "Other" characters, no-break and (with `lines`) Unicode spaces → spaces; with `lines`, `\r` →
+/// `\n`, otherwise line breaks are spaces too. Pure printable ASCII (the common case) is copied
+/// byte by byte.
+fn normalise(text: &str, lines: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut ascii_from = 0;
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b < 0x80 {
+            if b.is_ascii_control() {
+                out.push_str(&text[ascii_from..i]);
+                out.push(if lines && (b == b'\n' || b == b'\r') { '\n' } else { ' ' });
+                ascii_from = i + 1;
+            }
+            i += 1;
+            continue;
+        }
+        let Some(c) = text[i..].chars().next() else { break };
+        let n = c.len_utf8();
+        if c == '\u{A0}' || is_other(c) || (lines && c.is_whitespace()) {
+            out.push_str(&text[ascii_from..i]);
+            out.push(' ');
+            ascii_from = i + n;
+        }
+        i += n;
+    }
+    out.push_str(&text[ascii_from..]);
+    out
+}
+
+/// Separators inside a line in the default mode (whitespace is handled on its own).
+fn is_separator(c: char) -> bool {
+    matches!(c, ',' | ';' | '<' | '>' | '"' | '`' | '\u{201C}' | '\u{201D}' | '\u{201E}' | '\u{AB}' | '\u{BB}')
+}
+
+/// Characters trimmed from both ends of a token in the default mode: MISP's set plus Markdown
+/// emphasis, backticks and typographic quotes.
+fn is_edge_junk(c: char) -> bool {
+    matches!(
+        c,
+        '\'' | '"' | '.' | ',' | '(' | ')' | ' ' | '\t' | '\n' | '\r' | '\0' | '\u{0B}' | '*' | '`' | '\u{2018}' | '\u{2019}'
+            | '\u{201C}' | '\u{201D}' | '\u{201E}' | '\u{AB}' | '\u{BB}'
+    )
+}
+
+/// A byte range of the normalised text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    start: usize,
+    end: usize,
+}
+
+/// The default mode's tokens, cleaned (MISP's trimming still follows), in text order.
+pub(crate) fn markup_aware(text: &str, cx: &Ctx<'_>, emit: &mut dyn FnMut(&str)) {
+    let normalised = normalise(text, true);
+    let mut offset = 0;
+    for line in normalised.split('\n') {
+        line_tokens(&normalised, Span { start: offset, end: offset + line.len() }, cx, emit);
+        offset += line.len() + 1;
+    }
+}
+
+/// The pieces of a line between separators, as spans of the whole text.
+/// Which characters a line holds, to skip the whole-name passes that cannot apply.
+#[derive(Debug, Default, Clone, Copy)]
+struct LineFlags {
+    quote: bool,
+    backtick: bool,
+    plus: bool,
+    non_ascii: bool,
+    backslash: bool,
+}
+
+fn pieces(text: &str, line: Span, flags: &mut LineFlags) -> Vec<Span> {
+    let mut out = Vec::new();
+    let mut start = None;
+    let bytes = text.as_bytes();
+    for at in line.start..line.end {
+        let b = bytes[at];
+        match b {
+            b'"' => flags.quote = true,
+            b'`' => flags.backtick = true,
+            b'+' => flags.plus = true,
+            b'\\' => flags.backslash = true,
+            0x80.. => flags.non_ascii = true,
+            _ => {}
+        }
+        let separator = if b < 0x80 {
+            b == b' ' || is_separator(char::from(b))
+        } else if b >= 0xC0 {
+            // A multi-byte character starts here: typographic quotes separate.
+            text[at..].chars().next().is_some_and(is_separator)
+        } else {
+            // A continuation byte: part of the character before.
+            continue;
+        };
+        if separator {
+            if let Some(s) = start.take() {
+                out.push(Span { start: s, end: at });
+            }
+        } else if start.is_none() {
+            start = Some(at);
+        }
+    }
+    if let Some(s) = start {
+        out.push(Span { start: s, end: line.end });
+    }
+    out
+}
+
+/// One line: whole-name spans first (quoted names, `hash  name` listings, paths with spaces), then
+/// every other piece, in order.
+fn line_tokens(text: &str, line: Span, cx: &Ctx<'_>, emit: &mut dyn FnMut(&str)) {
+    let mut flags = LineFlags::default();
+    let pieces = pieces(text, line, &mut flags);
+    if pieces.is_empty() {
+        return;
+    }
+    // Names that span several pieces: (what, which part of the line they cover).
+    let mut found: Vec<(String, Span)> = Vec::new();
+    if pieces.len() > 1 {
+        quoted_names(text, line, flags, cx, &mut found);
+        checksum_listing(text, &pieces, line, &mut found);
+        if flags.backslash {
+            paths_with_spaces(text, &pieces, &mut found);
+        }
+    }
+    // The earliest wins where two overlap.
+    found.sort_by_key(|(_, w)| (w.start, std::cmp::Reverse(w.end)));
+    let mut wholes: Vec<(String, Span)> = Vec::with_capacity(found.len());
+    for (name, w) in found {
+        if wholes.last().is_none_or(|(_, last)| w.start >= last.end) {
+            wholes.push((name, w));
+        }
+    }
+    let mut next = 0;
+    for p in &pieces {
+        while next < wholes.len() && wholes[next].1.end <= p.start {
+            next += 1;
+        }
+        // Emit each whole once, where it starts; skip the pieces it covers.
+        if let Some((name, w)) = wholes.get(next) {
+            if w.start <= p.start {
+                if p.start == first_piece_in(&pieces, *w) {
+                    emit(name);
+                }
+                if p.end <= w.end {
+                    continue;
+                }
+            }
+        }
+        piece_tokens(&text[p.start..p.end], cx, emit);
+    }
+}
+
+/// Where the first piece inside `w` starts.
+fn first_piece_in(pieces: &[Span], w: Span) -> usize {
+    let i = pieces.partition_point(|p| p.start < w.start);
+    pieces.get(i).map_or(usize::MAX, |p| p.start)
+}
+
+/// A piece → tokens: `|` splits table cells unless the piece is a `filename|hash` value.
+fn piece_tokens(piece: &str, cx: &Ctx<'_>, emit: &mut dyn FnMut(&str)) {
+    let Some(cleaned) = clean(piece) else { return };
+    if cleaned.contains('|') {
+        let trimmed = cleaned.trim_matches(super::php::TOKEN_TRIM);
+        let composite = resolve::resolve(trimmed, cx).is_some_and(|r| r.types[0].starts_with("filename|"));
+        if !composite {
+            for cell in cleaned.split('|') {
+                if let Some(c) = clean(cell) {
+                    emit(c);
+                }
+            }
+            return;
+        }
+    }
+    emit(cleaned);
+}
+
+/// Markup peeled off a piece: edge punctuation and quotes, `++…++` (AsciiDoc passthrough),
+/// Markdown emphasis, unbalanced brackets, a `\` escaping a URL (AsciiDoc), `link:` macros (a link
+/// to a relative file is a document reference, not an indicator), the text of an AsciiDoc
+/// `url[text]` link, the label of a Markdown `[text](url)` link. `None` when nothing is left.
+fn clean(piece: &str) -> Option<&str> {
+    if piece.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'/' | b'@' | b'%' | b'=' | b'&')) {
+        return (!piece.is_empty()).then_some(piece);
+    }
+    let mut s = piece;
+    // Each round is linear; a few rounds peel any realistic nesting (`*`++x++`*`), and the cap
+    // keeps adversarial input (`*[*[*[…`) linear too.
+    for _ in 0..8 {
+        let before = s;
+        s = s.trim_start_matches(is_edge_junk);
+        s = s.trim_end_matches(|c| is_edge_junk(c) || matches!(c, '!' | '?'));
+        if s.ends_with(':') && !s.ends_with("::") {
+            s = &s[..s.len() - 1];
+        }
+        s = s.strip_prefix("++").unwrap_or(s);
+        s = s.strip_suffix("++").unwrap_or(s);
+        for (open, close) in [('[', ']'), ('{', '}')] {
+            if s.starts_with(open) {
+                // Leading brackets that are never closed.
+                let unclosed = usize::try_from(depth_after(s, open, close)).unwrap_or(0);
+                let leading = s.bytes().take_while(|&b| char::from(b) == open).count();
+                s = &s[leading.min(unclosed)..];
+            }
+            if s.ends_with(close) {
+                // Trailing brackets that close nothing.
+                let unopened = usize::try_from(-min_depth(s, open, close)).unwrap_or(0);
+                let trailing = s.bytes().rev().take_while(|&b| char::from(b) == close).count();
+                s = &s[..s.len() - trailing.min(unopened)];
+            }
+        }
+        if let Some(rest) = s.strip_prefix('\\').filter(|r| r.contains("://") && r.starts_with(|c: char| c.is_ascii_alphabetic())) {
+            s = rest;
+        }
+        if let Some(target) = s.get(..5).filter(|p| p.eq_ignore_ascii_case("link:")).map(|_| &s[5..]) {
+            if !target.contains("://") {
+                return None;
+            }
+            s = target;
+        }
+        if let Some(i) = s.find("](") {
+            s = &s[i + 2..];
+        }
+        if s.contains("://") {
+            if let Some(i) = link_text_bracket(s) {
+                s = &s[..i];
+            }
+        }
+        if s == before {
+            break;
+        }
+    }
+    (!s.is_empty()).then_some(s)
+}
+
+/// The bracket depth left open at the end of `s`.
+fn depth_after(s: &str, open: char, close: char) -> i32 {
+    s.chars().fold(0, |d, c| if c == open { d + 1 } else if c == close { d - 1 } else { d })
+}
+
+/// The lowest bracket depth reached reading `s`.
+fn min_depth(s: &str, open: char, close: char) -> i32 {
+    let mut d = 0;
+    let mut min = 0;
+    for c in s.chars() {
+        if c == open {
+            d += 1;
+        } else if c == close {
+            d -= 1;
+            min = min.min(d);
+        }
+    }
+    min
+}
+
+/// Where an AsciiDoc `url[text]` link text starts: the first `[` that does not open a defanging
+/// pattern (`[.]`, `[dot]`, `[:]`, `[x]`, …).
+fn link_text_bracket(s: &str) -> Option<usize> {
+    const DEFANG: &[&str] = &["[.]", "[dot]", "[:]", "[@]", "[at]", "[/]", "[://]", "[hxxp://]", "[tt]"];
+    let b = s.as_bytes();
+    let mut from = 0;
+    while let Some(i) = s[from..].find('[').map(|i| from + i) {
+        let defang = DEFANG.iter().any(|d| s.get(i..i + d.len()).is_some_and(|h| h.eq_ignore_ascii_case(d)))
+            || (b.get(i + 2) == Some(&b']') && b.get(i + 1).is_some_and(|c| *c != b'['));
+        if !defang {
+            return Some(i);
+        }
+        from = i + 1;
+    }
+    None
+}
+
+/// The text of a piece after [`clean`], as a span of the whole text.
+fn cleaned_span(text: &str, p: Span) -> Option<Span> {
+    let raw = &text[p.start..p.end];
+    let c = clean(raw)?;
+    let start = p.start + (c.as_ptr() as usize - raw.as_ptr() as usize);
+    Some(Span { start, end: start + c.len() })
+}
+
+/// Quoted names with spaces: `"Windows Broker Manager.dat"`, `` `++%TEMP%\Usermode COM Manager.dat++` ``.
+/// The whole is kept (and its pieces dropped) when it resolves to a file name or registry key.
+fn quoted_names(text: &str, line: Span, flags: LineFlags, cx: &Ctx<'_>, wholes: &mut Vec<(String, Span)>) {
+    let l = &text[line.start..line.end];
+    for (open, close, present) in [
+        ("\"", "\"", flags.quote),
+        ("\u{201C}", "\u{201D}", flags.non_ascii),
+        ("`", "`", flags.backtick),
+        ("++", "++", flags.plus),
+    ] {
+        if !present {
+            continue;
+        }
+        let mut from = 0;
+        while let Some(o) = l[from..].find(open).map(|i| from + i) {
+            let inner_start = o + open.len();
+            let Some(c) = l[inner_start..].find(close).map(|i| inner_start + i) else { break };
+            from = c + close.len();
+            let inner = &l[inner_start..c];
+            let Some(name) = clean(inner) else { continue };
+            let name = name.trim_matches(super::php::TOKEN_TRIM);
+            if !name.contains(' ') {
+                continue;
+            }
+            let whole = resolve::resolve(name, cx).is_some_and(|r| matches!(r.types[0], "filename" | "regkey"));
+            if whole {
+                wholes.push((name.to_string(), Span { start: line.start + o, end: line.start + from }));
+            }
+        }
+    }
+}
+
+/// `sha256sum`-style listings: a line that is a hash followed by a file name with spaces or
+/// commas (`<hash>  accordo legale 07.20.doc`) keeps the name whole.
+fn checksum_listing(text: &str, pieces: &[Span], line: Span, wholes: &mut Vec<(String, Span)>) {
+    let mut i = 0;
+    while i < pieces.len() && matches!(&text[pieces[i].start..pieces[i].end], "-" | "*" | "+" | "\u{2022}" | "|") {
+        i += 1;
+    }
+    let Some(hash) = pieces.get(i) else { return };
+    let h = &text[hash.start..hash.end];
+    let h = h.trim_matches(|c: char| !c.is_ascii_hexdigit());
+    if !(matches!(h.len(), 32 | 40 | 56 | 64 | 96 | 128) && h.bytes().all(|b| b.is_ascii_hexdigit())) {
+        return;
+    }
+    let rest_start = hash.end;
+    let rest = &text[rest_start..line.end];
+    let trimmed = rest.trim_start_matches([' ', '\t']);
+    let trimmed = trimmed.strip_prefix("- ").or_else(|| trimmed.strip_prefix("| ")).unwrap_or(trimmed).trim();
+    if !trimmed.contains([' ', ',']) || trimmed.contains("://") {
+        return;
+    }
+    if resolve_filename(trimmed) && filename_hygiene(trimmed) && !trimmed.contains(" - ") {
+        wholes.push((trimmed.to_string(), Span { start: rest_start, end: line.end }));
+    }
+}
+
+/// Windows paths cut by spaces (`C:\Program Files\Evil\evil.exe`, `%TEMP%\Usermode COM Manager.dat`,
+/// `C:\Users\[username]\[same directory as Word doc]\iD.tmp`): from a piece that starts a path but
+/// does not end in a file name, join the next pieces while they look like path words (capitalised,
+/// or inside an open bracket) until the whole ends in a file name; at most six pieces.
+fn paths_with_spaces(text: &str, pieces: &[Span], wholes: &mut Vec<(String, Span)>) {
+    let mut i = 0;
+    while i < pieces.len() {
+        if !starts_windows_path(&text[pieces[i].start..pieces[i].end].trim_start_matches(|c: char| !c.is_alphanumeric() && c != '%' && c != '\\')) {
+            i += 1;
+            continue;
+        }
+        let Some(first) = cleaned_span(text, pieces[i]) else {
+            i += 1;
+            continue;
+        };
+        let head = &text[first.start..first.end];
+        if !starts_windows_path(head) || (resolve_filename(head) && filename_hygiene(head)) {
+            i += 1;
+            continue;
+        }
+        let mut joined_to = None;
+        for j in i + 1..pieces.len().min(i + 7) {
+            let Some(next) = cleaned_span(text, pieces[j]) else { break };
+            let word = &text[next.start..next.end];
+            let so_far = &text[first.start..pieces[j - 1].end];
+            let inside_bracket = depth_after(so_far, '[', ']') > 0;
+            let capitalised = word.starts_with(|c: char| c.is_uppercase() || c.is_ascii_digit() || c == '[' || c == '%');
+            if !(inside_bracket || capitalised) {
+                break;
+            }
+            let whole = &text[first.start..next.end];
+            if word.contains('.') && resolve_filename(whole) && filename_hygiene(whole) {
+                joined_to = Some(j);
+                break;
+            }
+        }
+        match joined_to {
+            Some(j) => {
+                let end = cleaned_span(text, pieces[j]).map_or(pieces[j].end, |s| s.end);
+                wholes.push((text[first.start..end].to_string(), Span { start: pieces[i].start, end: pieces[j].end }));
+                i = j + 1;
+            }
+            None => i += 1,
+        }
+    }
+}
+
+/// `X:\`, `%VAR%\` or `\\` at the start.
+fn starts_windows_path(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.len() >= 3 && b[0].is_ascii_alphabetic() && b[1] == b':' && b[2] == b'\\' {
+        return true;
+    }
+    if s.starts_with("\\\\") {
+        return true;
+    }
+    s.strip_prefix('%').and_then(|r| r.split_once('%')).is_some_and(|(var, rest)| {
+        !var.is_empty() && var.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_') && rest.starts_with('\\')
+    })
+}
