@@ -11,6 +11,7 @@
 
 pub mod bins;
 pub mod nats;
+pub mod oracle;
 pub mod pg;
 pub mod recorder;
 pub mod stack;

@@ -104,8 +104,24 @@ async fn unknown_and_invisible_events_look_the_same_and_edits_by_others_are_refu
     let r = stack.request(reqwest::Method::HEAD, &format!("/events/view/{private_id}"), &other).send().await.expect("head");
     assert_eq!(r.status(), 404);
     let hidden_attribute = private["Event"]["Attribute"][0]["id"].as_str().expect("attr").to_string();
-    let (s, _) = stack.post_as(&other, &format!("/attributes/view/{hidden_attribute}"), &json!({})).await;
+    let (s, body) = stack.post_as(&other, &format!("/attributes/view/{hidden_attribute}"), &json!({})).await;
     assert_eq!(s, 404);
+    assert!(body["message"].is_string() && body["url"].is_string(), "MISP-shaped: {body}");
+    // Its uuid in restSearch finds nothing, and no count reveals it.
+    let private_uuid = private["Event"]["uuid"].as_str().expect("uuid");
+    for (path, body) in [
+        ("/events/restSearch", json!({"returnFormat": "json", "uuid": private_uuid})),
+        ("/attributes/restSearch", json!({"returnFormat": "json", "uuid": private["Event"]["Attribute"][0]["uuid"]})),
+        ("/events/restSearch", json!({"returnFormat": "json", "eventid": private_id})),
+    ] {
+        let r = stack.request(reqwest::Method::POST, path, &other).json(&body).send().await.expect("search");
+        assert_eq!(r.headers()["X-Result-Count"], "0", "{path} {body}");
+        let found: Value = r.json().await.expect("json");
+        let n = found["response"].as_array().map(Vec::len).or_else(|| found["response"]["Attribute"].as_array().map(Vec::len));
+        assert_eq!(n, Some(0), "{path}: {found}");
+    }
+    let r = stack.request(reqwest::Method::GET, "/events/index", &other).send().await.expect("index");
+    assert_eq!(r.headers()["X-Result-Count"], "1", "only the shared Event is counted");
 
     // Visible but not theirs: attribute writes answer the message that makes PyMISP propose instead.
     let (s, body) = stack.post_as(&other, &format!("/attributes/add/{shared_id}"), &json!({"type": "comment", "value": "x"})).await;

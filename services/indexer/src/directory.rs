@@ -13,7 +13,7 @@ fn doc<T: serde::Serialize>(v: &T) -> Value {
 ///
 /// # Errors
 /// Database errors.
-pub async fn apply(tx: &Transaction<'_>, change: &Change) -> Result<(), ApplyError> {
+pub async fn apply(tx: &Transaction<'_>, stream_id: uuid::Uuid, change: &Change) -> Result<(), ApplyError> {
     match change {
         Change::InstanceBootstrapped(b) => {
             tx.execute(
@@ -48,6 +48,53 @@ pub async fn apply(tx: &Transaction<'_>, change: &Change) -> Result<(), ApplyErr
         }
         Change::RegexpDeleted { id } => {
             tx.execute("DELETE FROM rm.regexps WHERE id = $1", &[id]).await?;
+        }
+        Change::SharingGroupCreated(g) | Change::SharingGroupUpdated(g) => {
+            tx.execute(
+                "INSERT INTO rm.sharing_groups (id, uuid, name, releasability, description, org_id, org_uuid, active, roaming, local, \
+                 created, modified) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                 ON CONFLICT (id) DO UPDATE SET name = $3, releasability = $4, description = $5, active = $8, roaming = $9, \
+                 local = $10, modified = $12",
+                &[&g.id, &g.uuid, &g.name, &g.releasability, &g.description, &g.org_id, &g.org_uuid, &g.active, &g.roaming, &g.local, &g.created, &g.modified],
+            )
+            .await?;
+        }
+        Change::SharingGroupOrgAdded(o) => {
+            tx.execute(
+                "INSERT INTO rm.sharing_group_orgs (sharing_group_id, org_id, extend) \
+                 SELECT id, $2, $3 FROM rm.sharing_groups WHERE uuid = $1 \
+                 ON CONFLICT (sharing_group_id, org_id) DO UPDATE SET extend = $3",
+                &[&stream_id, &o.org_id, &o.extend],
+            )
+            .await?;
+        }
+        Change::SharingGroupOrgRemoved { org_id } => {
+            tx.execute(
+                "DELETE FROM rm.sharing_group_orgs WHERE org_id = $2 AND sharing_group_id = (SELECT id FROM rm.sharing_groups WHERE uuid = $1)",
+                &[&stream_id, org_id],
+            )
+            .await?;
+        }
+        Change::SharingGroupServerAdded(v) => {
+            tx.execute(
+                "INSERT INTO rm.sharing_group_servers (sharing_group_id, server_id, all_orgs) \
+                 SELECT id, $2, $3 FROM rm.sharing_groups WHERE uuid = $1 \
+                 ON CONFLICT (sharing_group_id, server_id) DO UPDATE SET all_orgs = $3",
+                &[&stream_id, &v.server_id, &v.all_orgs],
+            )
+            .await?;
+        }
+        Change::SharingGroupServerRemoved { server_id } => {
+            tx.execute(
+                "DELETE FROM rm.sharing_group_servers WHERE server_id = $2 AND sharing_group_id = (SELECT id FROM rm.sharing_groups WHERE uuid = $1)",
+                &[&stream_id, server_id],
+            )
+            .await?;
+        }
+        Change::SharingGroupDeleted { id } => {
+            tx.execute("UPDATE rm.sharing_groups SET deleted = true WHERE id = $1", &[id]).await?;
+            tx.execute("DELETE FROM rm.sharing_group_orgs WHERE sharing_group_id = $1", &[id]).await?;
+            tx.execute("DELETE FROM rm.sharing_group_servers WHERE sharing_group_id = $1", &[id]).await?;
         }
         Change::DefaultRoleSet { role_id } => {
             tx.execute("UPDATE rm.instance SET default_role_id = $1 WHERE id = 1", &[role_id]).await?;

@@ -34,7 +34,7 @@ impl Projector for Indexer {
         for stored in changes {
             let change = Change::from_record(&stored.change_type, stored.schema_version, &stored.payload)
                 .map_err(|e| ApplyError::Invalid(e.to_string()))?;
-            directory::apply(tx, &change).await?;
+            directory::apply(tx, stored.stream_id, &change).await?;
             events::apply(tx, stored.stream_id, &change, &mut pending).await?;
         }
         events::finish(tx, &mut pending).await

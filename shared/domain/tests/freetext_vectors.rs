@@ -20,7 +20,38 @@ const IANA_SUBSET: &str = "COM\nCO\nCZ\nUK\nXYZ\nZIP\nORG\nNET\n";
 
 /// Cases (1-based, as numbered in the file) where the default mode intentionally answers
 /// differently, and the unit test that pins the default answer.
-const DEFAULT_DIFFERS: &[(usize, &str)] = &[];
+const DEFAULT_DIFFERS: &[(usize, &str)] = &[
+    (18, "case_variants_collapse"),                         // EXAMPLE.COM → example.com
+    (42, "case_variants_collapse"),                         // upper-case MD5 lower-cased
+    (65, "more_defanging_styles_are_undone"),               // 1.2.3(.)4
+    (75, "file_extension_tlds_prefer_filename"),            // evil.zip
+    (80, "a_url_keeps_its_trailing_port"),                  // http://1.2.3.4:8080
+    (87, "prefixes_and_ports_are_range_checked"),           // 10.0.0.0/33
+    (106, "markdown_and_asciidoc_markup_is_peeled_off"),    // `evil|<md5>`: a table row, the MD5 is kept
+    (111, "dates_and_times_are_not_numbers_or_hashes"),     // 1:a:b
+    (115, "dates_and_times_are_not_numbers_or_hashes"),     // 07-08-2020
+    (120, "more_types_are_detected"),                       // ASN13335
+    (124, "bitcoin_addresses_need_a_valid_checksum"),       // no `btc` on a SHA-1
+    (129, "mailto_is_an_email"),                            // mailto:user@example.com
+    (136, "markdown_and_asciidoc_markup_is_peeled_off"),    // `tick.example.com`
+    (137, "markdown_and_asciidoc_markup_is_peeled_off"),    // *star.example.com*
+    (143, "names_with_spaces_are_kept_whole"),              // C:\Program Files\…
+    (144, "detection_names_are_not_urls_or_files"),         // Win32/Agent.ABQB
+    (145, "detection_names_are_not_urls_or_files"),         // JS/TrojanDropper.Agent.OAZ
+    (156, "bitcoin_addresses_need_a_valid_checksum"),       // no `btc` on a SHA-1
+    (157, "bitcoin_addresses_need_a_valid_checksum"),       // 1AAAA… (bad checksum)
+    (158, "bitcoin_addresses_need_a_valid_checksum"),       // xyz-bc1q…
+    (159, "bitcoin_addresses_need_a_valid_checksum"),       // 1BvB…extra!!
+    (160, "bitcoin_addresses_need_a_valid_checksum"),       // no `btc` on a SHA-256
+    (162, "ipv6_in_brackets_is_recognised"),                // http://[2001:db8::1]:8080/x
+    (163, "ipv6_in_brackets_is_recognised"),                // [2001:db8::1]
+    (168, "prefixes_and_ports_are_range_checked"),          // 1.2.3.4:99999
+    (169, "a_url_keeps_its_trailing_port"),                 // http://evil.com:8080
+    (170, "markdown_and_asciidoc_markup_is_peeled_off"),    // AsciiDoc table row
+    (171, "markdown_and_asciidoc_markup_is_peeled_off"),    // `++downloadsprimary[.]com++`
+    (172, "markdown_and_asciidoc_markup_is_peeled_off"),    // \https://…
+    (173, "case_variants_collapse"),                        // upper-case SHA-256 lower-cased
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Regime {

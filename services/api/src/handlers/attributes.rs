@@ -45,7 +45,7 @@ async fn owner_event(state: &AppState, auth: &Authed, key: &str) -> Result<(i64,
 async fn render_attribute(state: &AppState, auth: &Authed, id: i64, deleted: bool) -> Result<Value, ApiError> {
     let client = state.pool.get().await?;
     let settings = support::access_settings(state).await?;
-    render::attribute_view(&client, &support::viewer(auth), &settings, &id.to_string(), deleted).await?.ok_or_else(invalid_attribute)
+    render::attribute_view(&client, &support::viewer(state, auth).await?, &settings, &id.to_string(), deleted).await?.ok_or_else(invalid_attribute)
 }
 
 /// Ids of the attributes a decision added or touched, in order.
@@ -153,7 +153,7 @@ pub async fn view(state: &AppState, auth: &Authed, req: &Request) -> Result<Resp
     let key = req.path.args.first().ok_or_else(invalid_attribute)?;
     let client = state.pool.get().await?;
     let settings = support::access_settings(state).await?;
-    let attribute = render::attribute_view(&client, &support::viewer(auth), &settings, key, false).await?.ok_or_else(invalid_attribute)?;
+    let attribute = render::attribute_view(&client, &support::viewer(state, auth).await?, &settings, key, false).await?.ok_or_else(invalid_attribute)?;
     if req.method == axum::http::Method::HEAD {
         return Ok(StatusCode::OK.into_response());
     }

@@ -61,7 +61,9 @@ async fn render_event(state: &AppState, auth: &Authed, key: &str, options: &View
     let client = state.pool.get().await?;
     let settings = support::access_settings(state).await?;
     let Some(row) = render::find_event(&client, key).await? else { return Err(invalid_event()) };
-    render::event_json(&client, &support::viewer(auth), &settings, &row, options).await?.ok_or_else(invalid_event)
+    let mut event = render::event_json(&client, &support::viewer(state, auth).await?, &settings, &row, options).await?.ok_or_else(invalid_event)?;
+    super::sharing_groups::attach(state, &mut event).await?;
+    Ok(event)
 }
 
 /// `POST /events/add[/metadata:1]`.
@@ -122,7 +124,7 @@ pub async fn resolve(state: &AppState, auth: &Authed, key: &str) -> Result<(i64,
     let client = state.pool.get().await?;
     let settings = support::access_settings(state).await?;
     let row = render::find_event(&client, key).await?.ok_or_else(invalid_event)?;
-    if !cairn_domain::acl::event_visible(&support::viewer(auth), &row.access, &settings) {
+    if !cairn_domain::acl::event_visible(&support::viewer(state, auth).await?, &row.access, &settings) {
         return Err(invalid_event());
     }
     Ok((row.id, row.uuid))

@@ -7,6 +7,7 @@ pub mod objects;
 pub mod regexps;
 pub mod search;
 pub mod servers;
+pub mod sharing_groups;
 pub mod support;
 pub mod tags;
 pub mod taxonomies;
@@ -114,6 +115,15 @@ pub async fn route(state: &AppState, auth: &Authed, req: &Request) -> Result<Res
         (true, "regexp", "edit") => regexps::edit(state, auth, req).await,
         (true, "regexp", "delete") => regexps::delete(state, auth, req).await,
         (true, "regexp", "index") | (false, "regexp", "index") => regexps::index(state, auth).await,
+        (_, "sharing_groups", "add") => sharing_groups::add(state, auth, req).await,
+        (_, "sharing_groups", "edit") => sharing_groups::edit(state, auth, req).await,
+        (_, "sharing_groups", "delete") => sharing_groups::delete(state, auth, req).await,
+        (_, "sharing_groups", "view") => sharing_groups::view(state, auth, req).await,
+        (_, "sharing_groups", "index") => sharing_groups::index(state, auth).await,
+        (_, "sharing_groups", "add_org") => sharing_groups::change_org(state, auth, req, true).await,
+        (_, "sharing_groups", "remove_org") => sharing_groups::change_org(state, auth, req, false).await,
+        (_, "sharing_groups", "add_server") => sharing_groups::change_server(state, auth, req, true).await,
+        (_, "sharing_groups", "remove_server") => sharing_groups::change_server(state, auth, req, false).await,
         _ => Err(crate::unknown_route()),
     }
 }

@@ -38,7 +38,7 @@ async fn owner_event(state: &AppState, auth: &Authed, key: &str) -> Result<(uuid
 async fn render_object(state: &AppState, auth: &Authed, id: i64, deleted: bool) -> Result<Value, ApiError> {
     let client = state.pool.get().await?;
     let settings = support::access_settings(state).await?;
-    render::object_view(&client, &support::viewer(auth), &settings, &id.to_string(), deleted).await?.ok_or_else(invalid_object)
+    render::object_view(&client, &support::viewer(state, auth).await?, &settings, &id.to_string(), deleted).await?.ok_or_else(invalid_object)
 }
 
 async fn pool_for(state: &AppState, attributes: usize, objects: usize, references: usize) -> Result<IdPool, ApiError> {
@@ -106,7 +106,7 @@ pub async fn view(state: &AppState, auth: &Authed, req: &Request) -> Result<Resp
     let key = req.path.args.first().ok_or_else(invalid_object)?;
     let client = state.pool.get().await?;
     let settings = support::access_settings(state).await?;
-    let object = render::object_view(&client, &support::viewer(auth), &settings, key, false).await?.ok_or_else(invalid_object)?;
+    let object = render::object_view(&client, &support::viewer(state, auth).await?, &settings, key, false).await?.ok_or_else(invalid_object)?;
     if req.method == axum::http::Method::HEAD {
         return Ok(StatusCode::OK.into_response());
     }

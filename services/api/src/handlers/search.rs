@@ -143,15 +143,56 @@ fn event_conditions(sql: &mut Sql, p: &Map<String, Value>, now: i64) {
     }
 }
 
+fn sharing_group_ids(p: &Map<String, Value>) -> Option<(Vec<i64>, Vec<i64>)> {
+    let t = pipe_terms(p.get("sharinggroup").or_else(|| p.get("sharing_group_id")));
+    if t.is_empty() {
+        return None;
+    }
+    let parse = |v: &Vec<String>| v.iter().filter_map(|s| s.parse::<i64>().ok()).collect::<Vec<i64>>();
+    Some((parse(&t.or), parse(&t.not)))
+}
+
+/// `sharinggroup` on Events: the Event's own sharing group.
+fn event_sharing_group(sql: &mut Sql, p: &Map<String, Value>) {
+    if let Some((yes, no)) = sharing_group_ids(p) {
+        if !yes.is_empty() {
+            let ph = sql.param(yes);
+            sql.and(format!("(e.distribution = 4 AND e.sharing_group_id = ANY({ph}))"));
+        }
+        if !no.is_empty() {
+            let ph = sql.param(no);
+            sql.and(format!("NOT (e.distribution = 4 AND e.sharing_group_id = ANY({ph}))"));
+        }
+    }
+}
+
+/// `sharinggroup` on Attributes: their own group, or the Event's when they inherit.
+fn attribute_sharing_group(sql: &mut Sql, p: &Map<String, Value>) {
+    if let Some((yes, no)) = sharing_group_ids(p) {
+        let effective = |ph: &str| {
+            format!("((a.distribution = 4 AND a.sharing_group_id = ANY({ph})) OR (a.distribution = 5 AND e.distribution = 4 AND e.sharing_group_id = ANY({ph})))")
+        };
+        if !yes.is_empty() {
+            let ph = sql.param(yes);
+            sql.and(effective(&ph));
+        }
+        if !no.is_empty() {
+            let ph = sql.param(no);
+            sql.and(format!("NOT {}", effective(&ph)));
+        }
+    }
+}
+
 /// `GET|POST /events/index`: flat Event rows, with `X-Result-Count`.
 pub async fn index(state: &AppState, auth: &Authed, req: &Request) -> Result<Response, ApiError> {
     let p = params(req)?;
     let now = chrono::Utc::now().timestamp();
-    let viewer = support::viewer(auth);
+    let viewer = support::viewer(state, auth).await?;
     let settings = support::access_settings(state).await?;
     let mut sql = Sql::default();
     acl_sql::events(&mut sql, &viewer, &settings, "e");
     event_conditions(&mut sql, &p, now);
+    event_sharing_group(&mut sql, &p);
     let search = p.get("all").or_else(|| p.get("searchall")).or_else(|| p.get("quickfilter")).and_then(Value::as_str).map(str::to_lowercase);
     if let Some(s) = search.filter(|s| !s.is_empty()) {
         let ph = sql.param(format!("%{s}%"));
@@ -265,11 +306,12 @@ fn attribute_conditions(sql: &mut Sql, p: &Map<String, Value>, now: i64) {
 pub async fn events_rest_search(state: &AppState, auth: &Authed, req: &Request) -> Result<Response, ApiError> {
     let p = params(req)?;
     let now = chrono::Utc::now().timestamp();
-    let viewer = support::viewer(auth);
+    let viewer = support::viewer(state, auth).await?;
     let settings = support::access_settings(state).await?;
     let mut sql = Sql::default();
     acl_sql::events(&mut sql, &viewer, &settings, "e");
     event_conditions(&mut sql, &p, now);
+    event_sharing_group(&mut sql, &p);
     let mut attr = Sql::default();
     attr.params = std::mem::take(&mut sql.params);
     attribute_conditions(&mut attr, &p, now);
@@ -294,7 +336,8 @@ pub async fn events_rest_search(state: &AppState, auth: &Authed, req: &Request) 
     let mut list = Vec::new();
     for r in &rows {
         let row = render::event_row(r);
-        if let Some(v) = render::event_json(&client, &viewer, &settings, &row, &options).await? {
+        if let Some(mut v) = render::event_json(&client, &viewer, &settings, &row, &options).await? {
+            super::sharing_groups::attach(state, &mut v).await?;
             list.push(v);
         }
     }
@@ -306,7 +349,7 @@ pub async fn events_rest_search(state: &AppState, auth: &Authed, req: &Request) 
 pub async fn attributes_rest_search(state: &AppState, auth: &Authed, req: &Request) -> Result<Response, ApiError> {
     let p = params(req)?;
     let now = chrono::Utc::now().timestamp();
-    let viewer = support::viewer(auth);
+    let viewer = support::viewer(state, auth).await?;
     let settings = support::access_settings(state).await?;
     let mut sql = Sql::default();
     acl_sql::attributes(&mut sql, &viewer, &settings);
@@ -315,6 +358,7 @@ pub async fn attributes_rest_search(state: &AppState, auth: &Authed, req: &Reque
     let attribute_time = event_params.remove("timestamp");
     event_conditions(&mut sql, &event_params, now);
     attribute_conditions(&mut sql, &p, now);
+    attribute_sharing_group(&mut sql, &p);
     if let Some((from, to)) = filters::time_range(attribute_time.as_ref(), now) {
         if let Some(f) = from {
             let ph = sql.param(f);

@@ -15,9 +15,46 @@ use cairn_domain::tag::{self, Tag, TagCommand, TagState};
 use serde_json::Value;
 use std::collections::BTreeSet;
 
+/// Sharing groups an organisation belongs to (MISP's `authorizedIds`): listed as a member, or the group
+/// lists this instance (server 0) with `all_orgs`.
+///
+/// # Errors
+/// Database errors.
+pub async fn member_sharing_groups(state: &AppState, org_id: i64) -> Result<BTreeSet<i64>, ApiError> {
+    let client = state.pool.get().await?;
+    let stmt = client
+        .prepare_cached(
+            "SELECT s.id FROM rm.sharing_groups s WHERE NOT s.deleted AND ( \
+             EXISTS (SELECT 1 FROM rm.sharing_group_orgs o WHERE o.sharing_group_id = s.id AND o.org_id = $1) \
+             OR EXISTS (SELECT 1 FROM rm.sharing_group_servers v WHERE v.sharing_group_id = s.id AND v.server_id = 0 AND v.all_orgs))",
+        )
+        .await?;
+    Ok(client.query(&stmt, &[&org_id]).await?.iter().map(|r| r.get(0)).collect())
+}
+
+/// Sharing groups an organisation may assign to data (MISP's `checkIfAuthorised`): members and the
+/// owner organisation; site admins may use every group.
+///
+/// # Errors
+/// Database errors.
+pub async fn usable_sharing_groups(state: &AppState, auth: &Authed) -> Result<BTreeSet<i64>, ApiError> {
+    let client = state.pool.get().await?;
+    if auth.is_site_admin() {
+        return Ok(client.query("SELECT id FROM rm.sharing_groups WHERE NOT deleted", &[]).await?.iter().map(|r| r.get(0)).collect());
+    }
+    let mut out = member_sharing_groups(state, auth.org.id).await?;
+    let stmt = client.prepare_cached("SELECT id FROM rm.sharing_groups WHERE NOT deleted AND org_id = $1").await?;
+    out.extend(client.query(&stmt, &[&auth.org.id]).await?.iter().map(|r| r.get::<_, i64>(0)));
+    Ok(out)
+}
+
 /// The caller as the access rule sees them.
-pub fn viewer(auth: &Authed) -> Viewer {
-    Viewer { org_id: auth.org.id, site_admin: auth.is_site_admin(), sharing_groups: BTreeSet::new() }
+///
+/// # Errors
+/// Database errors.
+pub async fn viewer(state: &AppState, auth: &Authed) -> Result<Viewer, ApiError> {
+    let sharing_groups = if auth.is_site_admin() { BTreeSet::new() } else { member_sharing_groups(state, auth.org.id).await? };
+    Ok(Viewer { org_id: auth.org.id, site_admin: auth.is_site_admin(), sharing_groups })
 }
 
 /// Instance settings that change visibility.
@@ -50,9 +87,9 @@ pub async fn facts(state: &AppState, auth: &Authed) -> Result<DecisionFacts, Api
     let attribute_distribution = crate::handlers::servers::setting(state, "MISP.default_attribute_distribution").await?;
     Ok(DecisionFacts {
         actor: auth.actor(),
-        viewer: viewer(auth),
+        viewer: viewer(state, auth).await?,
         access: access_settings(state).await?,
-        sharing_groups: BTreeSet::new(),
+        sharing_groups: usable_sharing_groups(state, auth).await?,
         now: chrono::Utc::now().timestamp(),
         host_org_id: instance.host_org_id,
         default_event_distribution: setting_u8(event_distribution, state.settings.instance.default_event_distribution),

@@ -58,7 +58,7 @@
 
 mod crypto;
 mod json;
-mod php;
+pub(crate) mod php;
 mod resolve;
 mod tld;
 mod tokenize;

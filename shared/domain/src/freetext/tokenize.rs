@@ -184,7 +184,7 @@ fn line_tokens(text: &str, line: Span, cx: &Ctx<'_>, emit: &mut dyn FnMut(&str))
     let mut found: Vec<(String, Span)> = Vec::new();
     if pieces.len() > 1 {
         quoted_names(text, line, flags, cx, &mut found);
-        checksum_listing(text, &pieces, line, &mut found);
+        checksum_listing(text, &pieces, line, cx, &mut found);
         if flags.backslash {
             paths_with_spaces(text, &pieces, &mut found);
         }
@@ -328,7 +328,9 @@ fn link_text_bracket(s: &str) -> Option<usize> {
     while let Some(i) = s[from..].find('[').map(|i| from + i) {
         let defang = DEFANG.iter().any(|d| s.get(i..i + d.len()).is_some_and(|h| h.eq_ignore_ascii_case(d)))
             || (b.get(i + 2) == Some(&b']') && b.get(i + 1).is_some_and(|c| *c != b'['));
-        if !defang {
+        // `http://[v6]…` and `user@[v6]`: an address, not link text.
+        let host_bracket = s[..i].ends_with("://") || s[..i].ends_with('@');
+        if !defang && !host_bracket {
             return Some(i);
         }
         from = i + 1;
@@ -378,7 +380,7 @@ fn quoted_names(text: &str, line: Span, flags: LineFlags, cx: &Ctx<'_>, wholes: 
 
 /// `sha256sum`-style listings: a line that is a hash followed by a file name with spaces or
 /// commas (`<hash>  accordo legale 07.20.doc`) keeps the name whole.
-fn checksum_listing(text: &str, pieces: &[Span], line: Span, wholes: &mut Vec<(String, Span)>) {
+fn checksum_listing(text: &str, pieces: &[Span], line: Span, cx: &Ctx<'_>, wholes: &mut Vec<(String, Span)>) {
     let mut i = 0;
     while i < pieces.len() && matches!(&text[pieces[i].start..pieces[i].end], "-" | "*" | "+" | "\u{2022}" | "|") {
         i += 1;
@@ -396,7 +398,13 @@ fn checksum_listing(text: &str, pieces: &[Span], line: Span, wholes: &mut Vec<(S
     if !trimmed.contains([' ', ',']) || trimmed.contains("://") {
         return;
     }
-    if resolve_filename(trimmed) && filename_hygiene(trimmed) && !trimmed.contains(" - ") {
+    // Every word of the name must be a plain word or a file name: `<hash> evil.com 1.2.3.4` is a
+    // list of indicators, not a name.
+    let plain_words = trimmed
+        .split([' ', ','])
+        .filter(|w| !w.is_empty())
+        .all(|w| resolve::resolve(w.trim_matches(super::php::TOKEN_TRIM), cx).is_none_or(|r| r.types[0] == "filename"));
+    if plain_words && resolve_filename(trimmed) && filename_hygiene(trimmed) && !trimmed.contains(" - ") {
         wholes.push((trimmed.to_string(), Span { start: rest_start, end: line.end }));
     }
 }

@@ -1,0 +1,306 @@
+//! The randomized access-control oracle (ARCHITECTURE.md §7): random organisations, users of every role,
+//! sharing groups and Events/Objects/Attributes with random distributions; for every user, every read
+//! path is compared with `cairn_domain::acl`. Seeded and reproducible: the seed is printed on failure
+//! (`CAIRN_ORACLE_SEED=<n>` replays it; `CAIRN_ORACLE_ROUNDS=<n>` runs more seeds — the long mode).
+
+use cairn_domain::acl::{self, AccessSettings, ElementAccess, EventAccess, Viewer};
+use cairn_tests::oracle::{Oracle, Rng};
+use cairn_tests::stack::Stack;
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+
+struct User {
+    label: String,
+    key: String,
+    org_id: i64,
+    site_admin: bool,
+}
+
+struct Sg {
+    id: i64,
+    members: BTreeSet<i64>,
+    all_orgs: bool,
+}
+
+struct Ev {
+    access: EventAccess,
+}
+
+struct Obj {
+    event_id: i64,
+    access: ElementAccess,
+}
+
+struct Attr {
+    event_id: i64,
+    object_id: Option<i64>,
+    access: ElementAccess,
+    deleted: bool,
+}
+
+#[derive(Default)]
+struct World {
+    users: Vec<User>,
+    sgs: Vec<Sg>,
+    events: BTreeMap<i64, Ev>,
+    objects: BTreeMap<i64, Obj>,
+    attributes: BTreeMap<i64, Attr>,
+    settings: AccessSettings,
+}
+
+fn id_of(v: &Value) -> i64 {
+    v.as_str().and_then(|s| s.parse().ok()).or_else(|| v.as_i64()).unwrap_or_else(|| panic!("no id in {v}"))
+}
+
+impl World {
+    fn viewer(&self, u: &User) -> Viewer {
+        let sharing_groups = self.sgs.iter().filter(|s| s.all_orgs || s.members.contains(&u.org_id)).map(|s| s.id).collect();
+        Viewer { org_id: u.org_id, site_admin: u.site_admin, sharing_groups }
+    }
+
+    fn event_visible(&self, v: &Viewer, id: i64) -> bool {
+        acl::event_visible(v, &self.events[&id].access, &self.settings)
+    }
+
+    fn object_visible(&self, v: &Viewer, id: i64) -> bool {
+        let o = &self.objects[&id];
+        acl::object_visible(v, &self.events[&o.event_id].access, &o.access, &self.settings)
+    }
+
+    fn attribute_visible(&self, v: &Viewer, id: i64) -> bool {
+        let a = &self.attributes[&id];
+        let object = a.object_id.map(|o| self.objects[&o].access);
+        !a.deleted && acl::attribute_visible(v, &self.events[&a.event_id].access, &a.access, object.as_ref(), &self.settings)
+    }
+}
+
+fn random_distribution(rng: &mut Rng, max: u64, usable: &[i64]) -> (u8, i64) {
+    let d = rng.below(max + 1) as u8;
+    if d == 4 {
+        match rng.pick(usable) {
+            Some(sg) => (4, *sg),
+            None => (1, 0),
+        }
+    } else {
+        (d, 0)
+    }
+}
+
+async fn build(stack: &Stack, rng: &mut Rng) -> World {
+    let mut world = World::default();
+    world.users.push(User { label: "site admin".into(), key: stack.admin_key.clone(), org_id: 1, site_admin: true });
+    let mut orgs = Vec::new();
+    for o in 0..4 {
+        let (status, org) = stack.post("/admin/organisations/add", &json!({"name": format!("Oracle Org {o}")})).await;
+        assert_eq!(status, 200, "{org}");
+        let org_id = id_of(&org["Organisation"]["id"]);
+        orgs.push(org_id);
+        for role in [2, 3, 4, 6] {
+            let email = format!("r{role}@org{o}.oracle");
+            let (status, u) = stack.post("/admin/users/add", &json!({"email": email, "org_id": org_id, "role_id": role})).await;
+            assert_eq!(status, 200, "{u}");
+            world.users.push(User {
+                label: format!("role {role} of org {org_id}"),
+                key: u["User"]["authkey"].as_str().expect("key").into(),
+                org_id,
+                site_admin: false,
+            });
+        }
+    }
+    for s in 0..3 {
+        let members: BTreeSet<i64> = orgs.iter().copied().filter(|_| rng.chance(45)).collect();
+        let all_orgs = rng.chance(20);
+        let orgs_json: Vec<Value> = members.iter().map(|o| json!({"org_id": o.to_string(), "extend": rng.chance(30)})).collect();
+        let servers = if all_orgs { json!([{"server_id": 0, "all_orgs": true}]) } else { json!([]) };
+        let (status, sg) = stack
+            .post("/sharing_groups/add", &json!({"name": format!("Oracle SG {s}"), "releasability": "test", "SharingGroupOrg": orgs_json, "SharingGroupServer": servers}))
+            .await;
+        assert_eq!(status, 200, "{sg}");
+        world.sgs.push(Sg { id: id_of(&sg["SharingGroup"]["id"]), members, all_orgs });
+    }
+    let creators: Vec<usize> = (0..world.users.len()).filter(|i| !world.users[*i].site_admin && world.users[*i].label.starts_with("role 3") || world.users[*i].label.starts_with("role 4")).collect();
+    for e in 0..24 {
+        let creator = &world.users[*rng.pick(&creators).expect("creators")];
+        let usable: Vec<i64> = world.sgs.iter().filter(|s| s.all_orgs || s.members.contains(&creator.org_id)).map(|s| s.id).collect();
+        let (distribution, sg) = random_distribution(rng, 4, &usable);
+        let mut attributes = Vec::new();
+        for a in 0..(1 + rng.below(4)) {
+            let (d, s) = random_distribution(rng, 5, &usable);
+            attributes.push(json!({"type": "ip-dst", "value": format!("10.{e}.{a}.{}", rng.below(250)), "distribution": d, "sharing_group_id": s}));
+        }
+        let mut objects = Vec::new();
+        for o in 0..rng.below(3) {
+            let (d, s) = random_distribution(rng, 5, &usable);
+            let mut attrs = Vec::new();
+            for a in 0..(1 + rng.below(2)) {
+                let (ad, asg) = random_distribution(rng, 5, &usable);
+                attrs.push(json!({"type": "filename", "object_relation": "filename", "value": format!("f{e}-{o}-{a}.bin"), "distribution": ad, "sharing_group_id": asg}));
+            }
+            objects.push(json!({"name": "file", "meta-category": "file", "distribution": d, "sharing_group_id": s, "Attribute": attrs}));
+        }
+        let body = json!({"info": format!("oracle event {e}"), "distribution": distribution, "sharing_group_id": sg, "Attribute": attributes, "Object": objects});
+        let (status, created) = stack.post_as(&creator.key, "/events/add", &body).await;
+        assert_eq!(status, 200, "{created}");
+        let ev = &created["Event"];
+        let event_id = id_of(&ev["id"]);
+        let mut published = false;
+        if rng.chance(40) {
+            let publisher = world.users.iter().find(|u| u.org_id == creator.org_id && u.label.starts_with("role 4")).expect("publisher");
+            let (status, r) = stack.post_as(&publisher.key, &format!("/events/publish/{event_id}"), &json!({})).await;
+            assert_eq!(status, 200, "{r}");
+            published = true;
+        }
+        world.events.insert(event_id, Ev { access: EventAccess { org_id: creator.org_id, distribution, sharing_group_id: sg, published } });
+        for a in ev["Attribute"].as_array().into_iter().flatten() {
+            let access = ElementAccess { distribution: id_of(&a["distribution"]) as u8, sharing_group_id: id_of(&a["sharing_group_id"]) };
+            world.attributes.insert(id_of(&a["id"]), Attr { event_id, object_id: None, access, deleted: false });
+        }
+        for o in ev["Object"].as_array().into_iter().flatten() {
+            let object_id = id_of(&o["id"]);
+            let access = ElementAccess { distribution: id_of(&o["distribution"]) as u8, sharing_group_id: id_of(&o["sharing_group_id"]) };
+            world.objects.insert(object_id, Obj { event_id, access });
+            for a in o["Attribute"].as_array().into_iter().flatten() {
+                let access = ElementAccess { distribution: id_of(&a["distribution"]) as u8, sharing_group_id: id_of(&a["sharing_group_id"]) };
+                world.attributes.insert(id_of(&a["id"]), Attr { event_id, object_id: Some(object_id), access, deleted: false });
+            }
+        }
+        // Soft-delete some standalone attributes (they must stay hidden everywhere by default).
+        for a in ev["Attribute"].as_array().into_iter().flatten() {
+            if rng.chance(15) {
+                let id = id_of(&a["id"]);
+                let (status, r) = stack.post_as(&creator.key, &format!("/attributes/delete/{id}"), &json!({})).await;
+                assert_eq!(status, 200, "{r}");
+                if let Some(x) = world.attributes.get_mut(&id) {
+                    x.deleted = true;
+                }
+            }
+        }
+    }
+    world.settings = AccessSettings { unpublished_private: rng.chance(30) };
+    let (status, r) = stack.post("/servers/serverSettingsEdit/MISP.unpublishedprivate", &json!({"value": world.settings.unpublished_private})).await;
+    assert_eq!(status, 200, "{r}");
+    world
+}
+
+async fn get(stack: &Stack, key: &str, method: Method, path: &str, body: Option<Value>) -> (u16, Value, Option<i64>) {
+    let mut req = stack.request(method, path, key);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.expect("request");
+    let status = r.status().as_u16();
+    let count = r.headers().get("X-Result-Count").and_then(|v| v.to_str().ok()).and_then(|s| s.parse().ok());
+    (status, r.json().await.unwrap_or(Value::Null), count)
+}
+
+fn ids(items: Option<&Value>) -> BTreeSet<i64> {
+    items.and_then(Value::as_array).into_iter().flatten().map(|x| id_of(&x["id"])).collect()
+}
+
+fn event_parts(e: &Value) -> (BTreeSet<i64>, BTreeSet<i64>) {
+    let mut attributes = ids(e.get("Attribute"));
+    let objects = ids(e.get("Object"));
+    for o in e.get("Object").and_then(Value::as_array).into_iter().flatten() {
+        attributes.extend(ids(o.get("Attribute")));
+    }
+    (attributes, objects)
+}
+
+async fn check(stack: &Stack, world: &World, oracle: &mut Oracle) {
+    let all_events: BTreeSet<i64> = world.events.keys().copied().collect();
+    let all_attributes: BTreeSet<i64> = world.attributes.keys().copied().collect();
+    let all_objects: BTreeSet<i64> = world.objects.keys().copied().collect();
+    for u in &world.users {
+        let v = world.viewer(u);
+        let who = &u.label;
+        let visible_events: BTreeSet<i64> = all_events.iter().copied().filter(|e| world.event_visible(&v, *e)).collect();
+        let visible_attributes: BTreeSet<i64> = all_attributes.iter().copied().filter(|a| world.attribute_visible(&v, *a)).collect();
+        let visible_objects: BTreeSet<i64> = all_objects.iter().copied().filter(|o| world.object_visible(&v, *o)).collect();
+
+        // events/index (and its X-Result-Count)
+        let (status, list, count) = get(stack, &u.key, Method::GET, "/events/index", None).await;
+        assert_eq!(status, 200);
+        let got: BTreeSet<i64> = list.as_array().into_iter().flatten().map(|e| id_of(&e["id"])).filter(|id| all_events.contains(id)).collect();
+        oracle.compare("events/index", who, &all_events, &visible_events, &got);
+        let others = list.as_array().map_or(0, |l| l.len()) as i64 - got.len() as i64; // events outside the oracle world
+        oracle.compare_one("events/index X-Result-Count", who, 0, true, count == Some(got.len() as i64 + others));
+
+        // events/restSearch: events, and inside them attributes and objects
+        let (status, found, _) = get(stack, &u.key, Method::POST, "/events/restSearch", Some(json!({"returnFormat": "json"}))).await;
+        assert_eq!(status, 200, "{found}");
+        let mut got_events = BTreeSet::new();
+        let (mut got_attributes, mut got_objects) = (BTreeSet::new(), BTreeSet::new());
+        for e in found["response"].as_array().into_iter().flatten() {
+            let id = id_of(&e["Event"]["id"]);
+            if all_events.contains(&id) {
+                got_events.insert(id);
+                let (a, o) = event_parts(&e["Event"]);
+                got_attributes.extend(a);
+                got_objects.extend(o);
+            }
+        }
+        oracle.compare("events/restSearch events", who, &all_events, &visible_events, &got_events);
+        oracle.compare("events/restSearch attributes", who, &all_attributes, &visible_attributes, &got_attributes);
+        oracle.compare("events/restSearch objects", who, &all_objects, &visible_objects, &got_objects);
+
+        // attributes/restSearch
+        let (status, found, _) = get(stack, &u.key, Method::POST, "/attributes/restSearch", Some(json!({"returnFormat": "json"}))).await;
+        assert_eq!(status, 200, "{found}");
+        let got: BTreeSet<i64> = ids(found["response"].get("Attribute")).into_iter().filter(|id| all_attributes.contains(id)).collect();
+        oracle.compare("attributes/restSearch", who, &all_attributes, &visible_attributes, &got);
+
+        // events/view of every Event: 404 or exactly the visible parts
+        for id in &all_events {
+            let (status, body, _) = get(stack, &u.key, Method::GET, &format!("/events/view/{id}"), None).await;
+            oracle.compare_one("events/view", who, *id, visible_events.contains(id), status == 200);
+            if status == 200 {
+                let (a, o) = event_parts(&body["Event"]);
+                let event_attributes: BTreeSet<i64> = all_attributes.iter().copied().filter(|x| world.attributes[x].event_id == *id).collect();
+                let expected: BTreeSet<i64> = event_attributes.intersection(&visible_attributes).copied().collect();
+                oracle.compare("events/view attributes", who, &event_attributes, &expected, &a);
+                let event_objects: BTreeSet<i64> = all_objects.iter().copied().filter(|x| world.objects[x].event_id == *id).collect();
+                let expected: BTreeSet<i64> = event_objects.intersection(&visible_objects).copied().collect();
+                oracle.compare("events/view objects", who, &event_objects, &expected, &o);
+            } else {
+                oracle.compare_one("events/view answers 404 when hidden", who, *id, true, status == 404);
+            }
+        }
+        for id in &all_attributes {
+            let (status, _, _) = get(stack, &u.key, Method::GET, &format!("/attributes/view/{id}"), None).await;
+            oracle.compare_one("attributes/view", who, *id, visible_attributes.contains(id), status == 200);
+        }
+        for id in &all_objects {
+            let (status, _, _) = get(stack, &u.key, Method::GET, &format!("/objects/view/{id}"), None).await;
+            oracle.compare_one("objects/view", who, *id, visible_objects.contains(id), status == 200);
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_read_path_agrees_with_the_access_rule() {
+    let rounds: u64 = std::env::var("CAIRN_ORACLE_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
+    let first_seed: u64 = std::env::var("CAIRN_ORACLE_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
+    });
+    let mut total = 0;
+    for round in 0..rounds {
+        let seed = first_seed.wrapping_add(round);
+        let stack = Stack::start().await;
+        let mut rng = Rng::new(seed);
+        let world = build(&stack, &mut rng).await;
+        let mut oracle = Oracle::default();
+        check(&stack, &world, &mut oracle).await;
+        stack.stop().await;
+        total += oracle.cases;
+        assert!(
+            oracle.mismatches.is_empty(),
+            "seed {seed}: {} mismatches in {} cases (replay with CAIRN_ORACLE_SEED={seed}):\n{}",
+            oracle.mismatches.len(),
+            oracle.cases,
+            oracle.mismatches.iter().take(20).map(|m| m.to_string()).collect::<Vec<_>>().join("\n")
+        );
+        eprintln!("oracle seed {seed}: {} cases, 0 mismatches", oracle.cases);
+    }
+    assert!(total >= 2_000 * rounds as usize, "the oracle must compare at least 2,000 cases per round ({total})");
+}
