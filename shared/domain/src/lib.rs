@@ -10,6 +10,7 @@
 //! - [`event`]: the MISP Event aggregate (Attributes, Objects, references, tag links); [`tag`]: tags;
 //!   [`taxonomy`]: machine-tag vocabularies.
 //! - [`sharing_group`]: sharing groups (members, servers, extend).
+//! - [`sync_rules`]: MISP's push/pull distribution downgrades between instances.
 //! - [`acl`]: the one access rule (who may see an Event, Object, Attribute).
 //! - [`types`]: MISP's type catalogue; [`value`]: value normalisation and validation.
 //! - [`freetext`]: indicators typed out of free text (MISP's freetext import, with a compat mode).
@@ -27,6 +28,7 @@ pub mod organisation;
 pub mod role;
 pub mod sharing_group;
 pub mod stream;
+pub mod sync_rules;
 pub mod tag;
 pub mod taxonomy;
 pub mod types;

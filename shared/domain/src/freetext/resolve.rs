@@ -71,8 +71,15 @@ pub(crate) fn resolve(raw: &str, cx: &Ctx<'_>) -> Option<Resolved> {
     if raw.len() < 14 && raw.bytes().all(|b| b.is_ascii_alphanumeric()) && !raw.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("as")) {
         return None;
     }
-    let has = |c: u8| raw.as_bytes().contains(&c);
-    let (dot, colon) = (has(b'.'), has(b':'));
+    let (mut dot, mut colon, mut dash) = (false, false, false);
+    for b in raw.bytes() {
+        match b {
+            b'.' => dot = true,
+            b':' => colon = true,
+            b'-' => dash = true,
+            _ => {}
+        }
+    }
     // 0. A clean IP address, before anything expensive.
     if (dot || colon) && php::validate_ip(raw) {
         return Some(one(raw, IP, None));
@@ -113,7 +120,7 @@ pub(crate) fn resolve(raw: &str, cx: &Ctx<'_>) -> Option<Resolved> {
         return Some(r);
     }
     // 12–13. CVE, phone number.
-    if has(b'-') || raw.starts_with('+') {
+    if dash || raw.starts_with('+') {
         if let Some(r) = check_simple_regex(raw, fix) {
             return Some(r);
         }

@@ -250,6 +250,16 @@ fn clean(piece: &str) -> Option<&str> {
         return (!piece.is_empty()).then_some(piece);
     }
     let mut s = piece;
+    // Which markup can be there at all: most pieces need one or two trims and nothing else.
+    let (mut bracket, mut colon, mut plus) = (false, false, false);
+    for b in piece.bytes() {
+        match b {
+            b'[' | b']' | b'{' | b'}' => bracket = true,
+            b':' => colon = true,
+            b'+' => plus = true,
+            _ => {}
+        }
+    }
     // Each round is linear; a few rounds peel any realistic nesting (`*`++x++`*`), and the cap
     // keeps adversarial input (`*[*[*[…`) linear too.
     for _ in 0..8 {
@@ -259,37 +269,43 @@ fn clean(piece: &str) -> Option<&str> {
         if s.ends_with(':') && !s.ends_with("::") {
             s = &s[..s.len() - 1];
         }
-        s = s.strip_prefix("++").unwrap_or(s);
-        s = s.strip_suffix("++").unwrap_or(s);
-        for (open, close) in [('[', ']'), ('{', '}')] {
-            if s.starts_with(open) {
-                // Leading brackets that are never closed.
-                let unclosed = usize::try_from(depth_after(s, open, close)).unwrap_or(0);
-                let leading = s.bytes().take_while(|&b| char::from(b) == open).count();
-                s = &s[leading.min(unclosed)..];
+        if plus {
+            s = s.strip_prefix("++").unwrap_or(s);
+            s = s.strip_suffix("++").unwrap_or(s);
+        }
+        if bracket {
+            for (open, close) in [('[', ']'), ('{', '}')] {
+                if s.starts_with(open) {
+                    // Leading brackets that are never closed.
+                    let unclosed = usize::try_from(depth_after(s, open, close)).unwrap_or(0);
+                    let leading = s.bytes().take_while(|&b| char::from(b) == open).count();
+                    s = &s[leading.min(unclosed)..];
+                }
+                if s.ends_with(close) {
+                    // Trailing brackets that close nothing.
+                    let unopened = usize::try_from(-min_depth(s, open, close)).unwrap_or(0);
+                    let trailing = s.bytes().rev().take_while(|&b| char::from(b) == close).count();
+                    s = &s[..s.len() - trailing.min(unopened)];
+                }
             }
-            if s.ends_with(close) {
-                // Trailing brackets that close nothing.
-                let unopened = usize::try_from(-min_depth(s, open, close)).unwrap_or(0);
-                let trailing = s.bytes().rev().take_while(|&b| char::from(b) == close).count();
-                s = &s[..s.len() - trailing.min(unopened)];
+            if let Some(i) = s.find("](") {
+                s = &s[i + 2..];
             }
         }
-        if let Some(rest) = s.strip_prefix('\\').filter(|r| r.contains("://") && r.starts_with(|c: char| c.is_ascii_alphabetic())) {
-            s = rest;
-        }
-        if let Some(target) = s.get(..5).filter(|p| p.eq_ignore_ascii_case("link:")).map(|_| &s[5..]) {
-            if !target.contains("://") {
-                return None;
+        if colon {
+            if let Some(rest) = s.strip_prefix('\\').filter(|r| r.contains("://") && r.starts_with(|c: char| c.is_ascii_alphabetic())) {
+                s = rest;
             }
-            s = target;
-        }
-        if let Some(i) = s.find("](") {
-            s = &s[i + 2..];
-        }
-        if s.contains("://") {
-            if let Some(i) = link_text_bracket(s) {
-                s = &s[..i];
+            if let Some(target) = s.get(..5).filter(|p| p.eq_ignore_ascii_case("link:")).map(|_| &s[5..]) {
+                if !target.contains("://") {
+                    return None;
+                }
+                s = target;
+            }
+            if bracket && s.contains("://") {
+                if let Some(i) = link_text_bracket(s) {
+                    s = &s[..i];
+                }
             }
         }
         if s == before {
@@ -398,13 +414,16 @@ fn checksum_listing(text: &str, pieces: &[Span], line: Span, cx: &Ctx<'_>, whole
     if !trimmed.contains([' ', ',']) || trimmed.contains("://") {
         return;
     }
+    if !(resolve_filename(trimmed) && filename_hygiene(trimmed) && !trimmed.contains(" - ")) {
+        return;
+    }
     // Every word of the name must be a plain word or a file name: `<hash> evil.com 1.2.3.4` is a
     // list of indicators, not a name.
     let plain_words = trimmed
         .split([' ', ','])
         .filter(|w| !w.is_empty())
         .all(|w| resolve::resolve(w.trim_matches(super::php::TOKEN_TRIM), cx).is_none_or(|r| r.types[0] == "filename"));
-    if plain_words && resolve_filename(trimmed) && filename_hygiene(trimmed) && !trimmed.contains(" - ") {
+    if plain_words {
         wholes.push((trimmed.to_string(), Span { start: rest_start, end: line.end }));
     }
 }
