@@ -34,6 +34,7 @@ struct Obj {
 
 struct Attr {
     event_id: i64,
+    value: String,
     object_id: Option<i64>,
     access: ElementAccess,
     deleted: bool,
@@ -127,7 +128,9 @@ async fn build(stack: &Stack, rng: &mut Rng) -> World {
         let mut attributes = Vec::new();
         for a in 0..(1 + rng.below(4)) {
             let (d, s) = random_distribution(rng, 5, &usable);
-            attributes.push(json!({"type": "ip-dst", "value": format!("10.{e}.{a}.{}", rng.below(250)), "distribution": d, "sharing_group_id": s}));
+            // A small pool of values so attributes correlate across Events.
+            let _ = a;
+            attributes.push(json!({"type": "ip-dst", "value": format!("10.0.0.{}", rng.below(6)), "distribution": d, "sharing_group_id": s}));
         }
         let mut objects = Vec::new();
         for o in 0..rng.below(3) {
@@ -154,7 +157,8 @@ async fn build(stack: &Stack, rng: &mut Rng) -> World {
         world.events.insert(event_id, Ev { access: EventAccess { org_id: creator.org_id, distribution, sharing_group_id: sg, published } });
         for a in ev["Attribute"].as_array().into_iter().flatten() {
             let access = ElementAccess { distribution: id_of(&a["distribution"]) as u8, sharing_group_id: id_of(&a["sharing_group_id"]) };
-            world.attributes.insert(id_of(&a["id"]), Attr { event_id, object_id: None, access, deleted: false });
+            let value = a["value"].as_str().unwrap_or_default().to_string();
+            world.attributes.insert(id_of(&a["id"]), Attr { event_id, value, object_id: None, access, deleted: false });
         }
         for o in ev["Object"].as_array().into_iter().flatten() {
             let object_id = id_of(&o["id"]);
@@ -162,7 +166,8 @@ async fn build(stack: &Stack, rng: &mut Rng) -> World {
             world.objects.insert(object_id, Obj { event_id, access });
             for a in o["Attribute"].as_array().into_iter().flatten() {
                 let access = ElementAccess { distribution: id_of(&a["distribution"]) as u8, sharing_group_id: id_of(&a["sharing_group_id"]) };
-                world.attributes.insert(id_of(&a["id"]), Attr { event_id, object_id: Some(object_id), access, deleted: false });
+                let value = a["value"].as_str().unwrap_or_default().to_string();
+                world.attributes.insert(id_of(&a["id"]), Attr { event_id, value, object_id: Some(object_id), access, deleted: false });
             }
         }
         // Soft-delete some standalone attributes (they must stay hidden everywhere by default).
@@ -250,9 +255,9 @@ async fn check(stack: &Stack, world: &World, oracle: &mut Oracle) {
         let got: BTreeSet<i64> = ids(found["response"].get("Attribute")).into_iter().filter(|id| all_attributes.contains(id)).collect();
         oracle.compare("attributes/restSearch", who, &all_attributes, &visible_attributes, &got);
 
-        // events/view of every Event: 404 or exactly the visible parts
+        // events/view of every Event: 404 or exactly the visible parts (and only visible correlations)
         for id in &all_events {
-            let (status, body, _) = get(stack, &u.key, Method::GET, &format!("/events/view/{id}"), None).await;
+            let (status, body, _) = get(stack, &u.key, Method::POST, &format!("/events/view/{id}"), Some(json!({"includeGranularCorrelations": 1}))).await;
             oracle.compare_one("events/view", who, *id, visible_events.contains(id), status == 200);
             if status == 200 {
                 let (a, o) = event_parts(&body["Event"]);
@@ -262,6 +267,30 @@ async fn check(stack: &Stack, world: &World, oracle: &mut Oracle) {
                 let event_objects: BTreeSet<i64> = all_objects.iter().copied().filter(|x| world.objects[x].event_id == *id).collect();
                 let expected: BTreeSet<i64> = event_objects.intersection(&visible_objects).copied().collect();
                 oracle.compare("events/view objects", who, &event_objects, &expected, &o);
+                // Correlations: each visible attribute relates exactly to the visible, live attributes of
+                // other Events with the same value.
+                for a in body["Event"]["Attribute"].as_array().into_iter().flatten() {
+                    let aid = id_of(&a["id"]);
+                    let Some(mine) = world.attributes.get(&aid) else { continue };
+                    let got: BTreeSet<i64> = ids(a.get("RelatedAttribute"));
+                    let expected: BTreeSet<i64> = visible_attributes
+                        .iter()
+                        .copied()
+                        .filter(|x| world.attributes[x].event_id != *id && world.attributes[x].value == mine.value)
+                        .collect();
+                    oracle.compare("events/view RelatedAttribute", who, &all_attributes, &expected, &got);
+                }
+                let related_events: BTreeSet<i64> = body["Event"]["RelatedEvent"].as_array().into_iter().flatten().map(|r| id_of(&r["Event"]["id"])).collect();
+                let expected: BTreeSet<i64> = visible_attributes
+                    .iter()
+                    .filter(|x| world.attributes[x].event_id == *id)
+                    .flat_map(|x| {
+                        let value = &world.attributes[x].value;
+                        visible_attributes.iter().filter(move |y| world.attributes[y].event_id != *id && &world.attributes[y].value == value)
+                    })
+                    .map(|y| world.attributes[y].event_id)
+                    .collect();
+                oracle.compare("events/view RelatedEvent", who, &all_events, &expected, &related_events);
             } else {
                 oracle.compare_one("events/view answers 404 when hidden", who, *id, true, status == 404);
             }

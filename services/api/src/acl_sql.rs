@@ -32,15 +32,20 @@ pub fn element(sql: &mut Sql, viewer: &Viewer, e: &str, el: &str) {
 
 /// Attributes `a` (with their object joined as `o`, possibly NULL) of a visible Event `e`.
 pub fn attributes(sql: &mut Sql, viewer: &Viewer, settings: &AccessSettings) {
-    events(sql, viewer, settings, "e");
-    element(sql, viewer, "e", "a");
+    attributes_as(sql, viewer, settings, "e", "a", "o");
+}
+
+/// [`attributes`] with other aliases (Event `e`, attribute `a`, its object `o`).
+pub fn attributes_as(sql: &mut Sql, viewer: &Viewer, settings: &AccessSettings, e: &str, a: &str, o: &str) {
+    events(sql, viewer, settings, e);
+    element(sql, viewer, e, a);
     if viewer.site_admin {
         return;
     }
     let org = sql.param(viewer.org_id);
     let sgs = sql.param(viewer.sharing_groups.iter().copied().collect::<Vec<i64>>());
     sql.and(format!(
-        "(a.object_id = 0 OR (o.id IS NOT NULL AND (e.org_id = {org} OR o.distribution IN (1, 2, 3, 5) \
-         OR (o.distribution = 4 AND o.sharing_group_id = ANY({sgs})))))"
+        "({a}.object_id = 0 OR ({o}.id IS NOT NULL AND ({e}.org_id = {org} OR {o}.distribution IN (1, 2, 3, 5) \
+         OR ({o}.distribution = 4 AND {o}.sharing_group_id = ANY({sgs})))))"
     ));
 }

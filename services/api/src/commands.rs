@@ -182,12 +182,17 @@ where
     Err(ApiError::Conflict("The target is being modified concurrently; please retry.".into()))
 }
 
-/// Waits (bounded) until the indexer has applied `position`. A timeout is logged and counted, not an
+/// Waits (bounded) until the read models the API reads have applied `position`. A timeout is logged and counted, not an
 /// error: the write happened.
 pub async fn wait_for_read_models(state: &AppState, position: i64) {
     let timeout = Duration::from_millis(state.settings.read_your_writes_timeout_ms);
     let started = std::time::Instant::now();
-    let reached = state.watcher.wait_for(INDEXER, position, timeout).await;
+    // Reads right after a write consult the indexer's tables and the correlations.
+    let mut reached = true;
+    for projector in READ_MODELS {
+        let left = timeout.saturating_sub(started.elapsed());
+        reached &= state.watcher.wait_for(projector, position, left).await;
+    }
     state.metrics.ryw_wait_micros.add(started.elapsed().as_micros() as i64);
     state.metrics.ryw_waits.inc();
     if !reached {
@@ -196,8 +201,8 @@ pub async fn wait_for_read_models(state: &AppState, position: i64) {
     }
 }
 
-/// The indexer's projector name (kept here so the API does not depend on the indexer crate).
-pub const INDEXER: &str = "indexer";
+/// The read models a write waits for (projector names; the API does not depend on their crates).
+pub const READ_MODELS: [&str; 2] = ["indexer", "correlator"];
 
 /// `n` fresh ids from an id sequence (`ids.<sequence>`).
 ///

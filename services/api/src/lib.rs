@@ -17,6 +17,7 @@ pub mod auth;
 pub mod body;
 pub mod bootstrap;
 pub mod commands;
+pub mod correlations;
 pub mod dispatch;
 pub mod error;
 pub mod filters;

@@ -43,6 +43,11 @@ enum Command {
     },
     /// Run every service (api, relay, indexer, correlator, exporter) in this process.
     All,
+    /// Rebuild a read model from the log into fresh tables, then switch to them atomically.
+    Rebuild {
+        /// Which read model: `correlator`.
+        projector: String,
+    },
     /// Benchmarks (see docs/benchmarks.md).
     Bench {
         #[command(subcommand)]
@@ -69,6 +74,7 @@ async fn main() -> ExitCode {
         Command::Verify => inspect::verify(&settings).await,
         Command::History { stream } => inspect::history(&settings, stream).await,
         Command::All => run_all(settings).await,
+        Command::Rebuild { projector } => inspect::rebuild(&settings, &projector).await,
         Command::Bench { which } => bench::run(&settings, which).await,
     };
     match result {

@@ -6,7 +6,7 @@
 //! the serialized form of every variant: renaming a field fails CI.
 
 use crate::event::model::{Attribute, EventMeta, Object, ObjectReference, TagLink};
-use crate::instance::{Bootstrap, Regexp};
+use crate::instance::{Bootstrap, CorrelationExclusion, Regexp};
 use crate::sharing_group::{SharingGroup, SharingGroupOrg, SharingGroupServer};
 use crate::tag::Tag;
 use crate::organisation::Organisation;
@@ -36,6 +36,10 @@ pub enum Change {
     RegexpUpdated(Regexp),
     #[serde(rename = "instance.regexp_deleted.v1")]
     RegexpDeleted { id: i64 },
+    #[serde(rename = "instance.correlation_exclusion_added.v1")]
+    CorrelationExclusionAdded(CorrelationExclusion),
+    #[serde(rename = "instance.correlation_exclusion_deleted.v1")]
+    CorrelationExclusionDeleted { id: i64 },
 
     // organisation
     #[serde(rename = "organisation.created.v1")]
@@ -283,6 +287,11 @@ mod tests {
         golden(Change::RegexpAdded(r.clone()), json!({"type":"instance.regexp_added.v1","data":rj}));
         golden(Change::RegexpUpdated(r), json!({"type":"instance.regexp_updated.v1","data":rj}));
         golden(Change::RegexpDeleted { id: 2 }, json!({"type":"instance.regexp_deleted.v1","data":{"id":2}}));
+        golden(
+            Change::CorrelationExclusionAdded(CorrelationExclusion { id: 4, value: "%.local".into(), comment: "c".into() }),
+            json!({"type":"instance.correlation_exclusion_added.v1","data":{"id":4,"value":"%.local","comment":"c"}}),
+        );
+        golden(Change::CorrelationExclusionDeleted { id: 4 }, json!({"type":"instance.correlation_exclusion_deleted.v1","data":{"id":4}}));
         golden(Change::TaxonomyEnabled { namespace: "tlp".into() }, json!({"type":"instance.taxonomy_enabled.v1","data":{"namespace":"tlp"}}));
         golden(Change::TaxonomyDisabled { namespace: "tlp".into() }, json!({"type":"instance.taxonomy_disabled.v1","data":{"namespace":"tlp"}}));
         golden(

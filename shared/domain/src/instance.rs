@@ -30,6 +30,15 @@ pub struct Regexp {
     pub attr_type: String,
 }
 
+/// A correlation exclusion: values matching it never correlate (`%` wildcards at either end).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CorrelationExclusion {
+    pub id: i64,
+    pub value: String,
+    #[serde(default)]
+    pub comment: String,
+}
+
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct InstanceState {
     pub bootstrap: Option<Bootstrap>,
@@ -38,6 +47,7 @@ pub struct InstanceState {
     /// Enabled taxonomies by namespace, with their `required` flag.
     pub taxonomies: BTreeMap<String, bool>,
     pub regexps: BTreeMap<i64, Regexp>,
+    pub exclusions: BTreeMap<i64, CorrelationExclusion>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -51,6 +61,8 @@ pub enum InstanceCommand {
     /// `valid` is the edge's verdict on the pattern (the domain has no regex engine).
     PutRegexp { regexp: Regexp, valid: bool },
     DeleteRegexp { id: i64 },
+    AddCorrelationExclusion { exclusion: CorrelationExclusion },
+    DeleteCorrelationExclusion { id: i64 },
 }
 
 /// # Errors
@@ -84,6 +96,22 @@ pub fn decide(state: &InstanceState, role: &Role, command: InstanceCommand) -> R
             Ok(vec![Change::RegexpDeleted { id }])
         }
         _ if !role.perm_site_admin => Err(DomainError::Forbidden("You do not have permission to use this functionality.".into())),
+        InstanceCommand::AddCorrelationExclusion { exclusion } => {
+            let value = exclusion.value.trim();
+            if value.is_empty() || value.chars().count() > 2_048 {
+                return Err(DomainError::invalid("value", "Mandatory field not set."));
+            }
+            if state.exclusions.values().any(|e| e.value.eq_ignore_ascii_case(value)) {
+                return Err(DomainError::invalid("value", "This value is already excluded."));
+            }
+            Ok(vec![Change::CorrelationExclusionAdded(CorrelationExclusion { value: value.to_string(), ..exclusion })])
+        }
+        InstanceCommand::DeleteCorrelationExclusion { id } => {
+            if !state.exclusions.contains_key(&id) {
+                return Err(DomainError::NotFound("Invalid correlation exclusion.".into()));
+            }
+            Ok(vec![Change::CorrelationExclusionDeleted { id }])
+        }
         InstanceCommand::ChangeSetting { name, value } => {
             if name.trim().is_empty() || name.len() > 200 {
                 return Err(DomainError::invalid("setting", "Invalid setting name."));
@@ -144,6 +172,12 @@ pub fn evolve(mut state: InstanceState, change: &Change) -> InstanceState {
         }
         Change::RegexpDeleted { id } => {
             state.regexps.remove(id);
+        }
+        Change::CorrelationExclusionAdded(e) => {
+            state.exclusions.insert(e.id, e.clone());
+        }
+        Change::CorrelationExclusionDeleted { id } => {
+            state.exclusions.remove(id);
         }
         _ => {}
     }

@@ -11,6 +11,7 @@
 //!   [`taxonomy`]: machine-tag vocabularies.
 //! - [`sharing_group`]: sharing groups (members, servers, extend).
 //! - [`sync_rules`]: MISP's push/pull distribution downgrades between instances.
+//! - [`correlation`]: what correlates (keys, exclusion patterns).
 //! - [`acl`]: the one access rule (who may see an Event, Object, Attribute).
 //! - [`types`]: MISP's type catalogue; [`value`]: value normalisation and validation.
 //! - [`freetext`]: indicators typed out of free text (MISP's freetext import, with a compat mode).
@@ -20,6 +21,7 @@
 pub mod acl;
 pub mod actor;
 pub mod change;
+pub mod correlation;
 pub mod error;
 pub mod event;
 pub mod freetext;

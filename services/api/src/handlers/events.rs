@@ -56,13 +56,26 @@ fn errors_json(errors: &[(String, DomainError)]) -> Value {
     Value::Object(m)
 }
 
+/// Which correlations an Event view carries (MISP: `RelatedEvent` unless `includeEventCorrelations: 0`;
+/// `RelatedAttribute` with `includeGranularCorrelations: 1`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CorrelationView {
+    pub events: bool,
+    pub granular: bool,
+}
+
 /// Renders an Event as the caller sees it (after a write: read-your-writes already waited).
-async fn render_event(state: &AppState, auth: &Authed, key: &str, options: &ViewOptions) -> Result<Value, ApiError> {
+async fn render_event(state: &AppState, auth: &Authed, key: &str, options: &ViewOptions, correlations: CorrelationView) -> Result<Value, ApiError> {
     let client = state.pool.get().await?;
     let settings = support::access_settings(state).await?;
     let Some(row) = render::find_event(&client, key).await? else { return Err(invalid_event()) };
-    let mut event = render::event_json(&client, &support::viewer(state, auth).await?, &settings, &row, options).await?.ok_or_else(invalid_event)?;
+    let viewer = support::viewer(state, auth).await?;
+    let mut event = render::event_json(&client, &viewer, &settings, &row, options).await?.ok_or_else(invalid_event)?;
+    drop(client);
     super::sharing_groups::attach(state, &mut event).await?;
+    if correlations.events || correlations.granular {
+        support::attach_correlations(state, &viewer, &mut event, correlations.events, correlations.granular && !options.metadata).await?;
+    }
     Ok(event)
 }
 
@@ -91,7 +104,7 @@ pub async fn add(state: &AppState, auth: &Authed, req: &Request) -> Result<Respo
     })
     .await?;
     let options = ViewOptions { metadata: named_flag(req, "metadata"), ..Default::default() };
-    let mut view = render_event(state, auth, &uuid.to_string(), &options).await?;
+    let mut view = render_event(state, auth, &uuid.to_string(), &options, CorrelationView::default()).await?;
     if !executed.extra.is_empty() {
         view["errors"] = errors_json(&executed.extra);
     }
@@ -112,10 +125,16 @@ pub async fn view(state: &AppState, auth: &Authed, req: &Request) -> Result<Resp
         no_sightings: named_flag(req, "noSightings") || crate::body::flag(body.get("noSightings")).unwrap_or(false),
         ..Default::default()
     };
-    let view = render_event(state, auth, key, &options).await?;
     if req.method == axum::http::Method::HEAD {
+        render_event(state, auth, key, &ViewOptions { metadata: true, ..options }, CorrelationView::default()).await?;
         return Ok(StatusCode::OK.into_response());
     }
+    let option = |name: &str| crate::body::flag(body.get(name)).or_else(|| req.path.named.get(name).map(|v| v == "1" || v == "true"));
+    let correlations = CorrelationView {
+        events: option("includeEventCorrelations").unwrap_or(true),
+        granular: option("includeGranularCorrelations").unwrap_or(false),
+    };
+    let view = render_event(state, auth, key, &options, correlations).await?;
     Ok(json(view))
 }
 
@@ -178,7 +197,7 @@ pub async fn edit(state: &AppState, auth: &Authed, req: &Request) -> Result<Resp
     let ids = id_pool(state, new_attributes, new_objects, new_refs).await?;
     let executed = run(state, auth, uuid, "events.edit", "edit Event", EventCommand::Edit { draft, ids }).await?;
     let options = ViewOptions { metadata: named_flag(req, "metadata"), ..Default::default() };
-    let mut view = render_event(state, auth, &uuid.to_string(), &options).await?;
+    let mut view = render_event(state, auth, &uuid.to_string(), &options, CorrelationView::default()).await?;
     if !executed.extra.is_empty() {
         view["errors"] = errors_json(&executed.extra);
     }

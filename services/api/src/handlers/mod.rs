@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod attributes;
+pub mod correlations;
 pub mod events;
 pub mod objects;
 pub mod regexps;
@@ -124,6 +125,12 @@ pub async fn route(state: &AppState, auth: &Authed, req: &Request) -> Result<Res
         (_, "sharing_groups", "remove_org") => sharing_groups::change_org(state, auth, req, false).await,
         (_, "sharing_groups", "add_server") => sharing_groups::change_server(state, auth, req, true).await,
         (_, "sharing_groups", "remove_server") => sharing_groups::change_server(state, auth, req, false).await,
+        (_, "correlation_exclusions", "add") => correlations::add(state, auth, req).await,
+        (_, "correlation_exclusions", "index") => correlations::index(state, auth).await,
+        (_, "correlation_exclusions", "view") => correlations::view(state, auth, req).await,
+        (_, "correlation_exclusions", "delete") => correlations::delete(state, auth, req).await,
+        (_, "correlation_exclusions", "clean") => correlations::clean(req),
+        (_, "correlations", "over_correlations") => correlations::over_correlations(state, auth).await,
         _ => Err(crate::unknown_route()),
     }
 }

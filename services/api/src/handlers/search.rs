@@ -419,10 +419,50 @@ pub async fn attributes_rest_search(state: &AppState, auth: &Authed, req: &Reque
         t["relationship_type"] = json!(r.get::<_, Option<String>>(13));
         tags_by.entry(r.get(0)).or_default().push(t);
     }
+    let include_context = crate::body::flag(p.get("includeContext")).unwrap_or(false);
+    let include_correlations = crate::body::flag(p.get("includeCorrelations")).unwrap_or(false);
+    let mut events: std::collections::HashMap<i64, Value> = std::collections::HashMap::new();
+    if include_context || include_correlations {
+        let event_ids: Vec<i64> = rows.iter().map(|r| r.get::<_, i64>(2)).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+        let event_rows = client.query(&format!("SELECT {EVENT_COLUMNS} FROM rm.events e WHERE e.id = ANY($1)"), &[&event_ids]).await?;
+        let parsed: Vec<render::EventRow> = event_rows.iter().map(render::event_row).collect();
+        let mut org_ids: Vec<i64> = parsed.iter().flat_map(|e| [e.access.org_id, e.orgc_id]).collect();
+        org_ids.sort_unstable();
+        org_ids.dedup();
+        let orgs = render::org_shorts(&client, &org_ids).await?;
+        for e in &parsed {
+            events.insert(e.id, render::index_row(&client, e, &orgs).await?);
+        }
+    }
+    let mut related: std::collections::HashMap<i64, Vec<Value>> = std::collections::HashMap::new();
+    if include_correlations {
+        let correlation_settings = support::correlation_settings(state).await?;
+        let found = crate::correlations::related(&client, &viewer, &settings, &correlation_settings, crate::correlations::Scope::Attributes(&ids)).await?;
+        for r in found {
+            related.entry(r.attribute_id).or_default().push(json!({
+                "id": r.other_attribute_id.to_string(), "event_id": r.other_event_id.to_string(), "type": r.other_type,
+                "value": r.other_value,
+                "Event": {"id": r.event.id.to_string(), "uuid": r.event.uuid, "info": r.event.info, "date": r.event.date,
+                          "published": r.event.published, "analysis": r.event.analysis.to_string(),
+                          "threat_level_id": r.event.threat_level_id.to_string(), "org_id": r.event.org_id.to_string(),
+                          "orgc_id": r.event.orgc_id.to_string(), "distribution": r.event.distribution.to_string(),
+                          "timestamp": r.event.timestamp.to_string()},
+            }));
+        }
+    }
     let mut list = Vec::with_capacity(rows.len());
     for r in &rows {
         let (mut v, _, _) = render::attribute_json(r);
-        v["Tag"] = Value::Array(tags_by.remove(&r.get::<_, i64>(0)).unwrap_or_default());
+        let id: i64 = r.get(0);
+        v["Tag"] = Value::Array(tags_by.remove(&id).unwrap_or_default());
+        if include_context || include_correlations {
+            if let Some(e) = events.get(&r.get::<_, i64>(2)) {
+                v["Event"] = e.clone();
+            }
+        }
+        if include_correlations {
+            v["RelatedAttribute"] = Value::Array(related.remove(&id).unwrap_or_default());
+        }
         list.push(v);
     }
     let count = list.len() as i64;

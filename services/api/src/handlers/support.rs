@@ -281,3 +281,84 @@ pub async fn tag_stream_of(state: &AppState, id: i64) -> Result<uuid::Uuid, ApiE
     let row = client.query_opt("SELECT stream_id FROM rm.tags WHERE id = $1", &[&id]).await?;
     row.map(|r| r.get(0)).ok_or_else(|| ApiError::NotFound("Invalid tag".into()))
 }
+
+/// The correlation settings in force.
+///
+/// # Errors
+/// Database errors.
+pub async fn correlation_settings(state: &AppState) -> Result<crate::correlations::CorrelationSettings, ApiError> {
+    let int = |v: Option<Value>, d: i64| v.and_then(|v| crate::body::int(Some(&v))).unwrap_or(d);
+    let flag = |v: Option<Value>| v.and_then(|v| crate::body::flag(Some(&v))).unwrap_or(false);
+    use crate::handlers::servers::setting;
+    Ok(crate::correlations::CorrelationSettings {
+        limit: int(setting(state, "MISP.correlation_limit").await?, 20),
+        advanced: flag(setting(state, "MISP.enable_advanced_correlations").await?),
+        disabled: flag(setting(state, "MISP.completely_disable_correlation").await?),
+        max_per_event: int(setting(state, "MISP.max_correlations_per_event").await?, 5000),
+    })
+}
+
+/// Adds `RelatedEvent[]` (and, when `granular`, `RelatedAttribute[]` on each attribute and MISP's
+/// `correlation_exclusion` / `over_correlation` flags) to an Event JSON as `viewer` may see them.
+///
+/// # Errors
+/// Database errors.
+pub async fn attach_correlations(state: &AppState, viewer: &Viewer, event: &mut Value, events: bool, granular: bool) -> Result<(), ApiError> {
+    let Some(e) = event.get_mut("Event") else { return Ok(()) };
+    let Some(event_id) = e.get("id").and_then(Value::as_str).and_then(|s| s.parse::<i64>().ok()) else { return Ok(()) };
+    let settings = correlation_settings(state).await?;
+    let access = access_settings(state).await?;
+    let client = state.pool.get().await?;
+    let related = crate::correlations::related(&client, viewer, &access, &settings, crate::correlations::Scope::Event(event_id)).await?;
+    if events {
+        let mut org_ids: Vec<i64> = related.iter().flat_map(|r| [r.event.org_id, r.event.orgc_id]).collect();
+        org_ids.sort_unstable();
+        org_ids.dedup();
+        let orgs = crate::render::org_shorts(&client, &org_ids).await?;
+        e["RelatedEvent"] = Value::Array(crate::correlations::related_events(&related, &orgs));
+    }
+    if granular {
+        let mut by_attribute: std::collections::HashMap<i64, Vec<Value>> = std::collections::HashMap::new();
+        for r in &related {
+            by_attribute.entry(r.attribute_id).or_default().push(serde_json::json!({
+                "id": r.other_attribute_id.to_string(), "value": r.other_value, "org_id": r.event.orgc_id.to_string(),
+                "info": r.event.info, "event_id": r.other_event_id.to_string(),
+            }));
+        }
+        let mut ids = Vec::new();
+        let mut visit = |a: &mut Value| {
+            if let Some(id) = a.get("id").and_then(Value::as_str).and_then(|s| s.parse::<i64>().ok()) {
+                ids.push(id);
+                a["RelatedAttribute"] = Value::Array(by_attribute.remove(&id).unwrap_or_default());
+            }
+        };
+        for a in e.get_mut("Attribute").and_then(Value::as_array_mut).into_iter().flatten() {
+            visit(a);
+        }
+        for o in e.get_mut("Object").and_then(Value::as_array_mut).into_iter().flatten() {
+            for a in o.get_mut("Attribute").and_then(Value::as_array_mut).into_iter().flatten() {
+                visit(a);
+            }
+        }
+        let (excluded, over) = crate::correlations::flags(&client, &settings, &ids).await?;
+        let mark = |a: &mut Value| {
+            if let Some(id) = a.get("id").and_then(Value::as_str).and_then(|s| s.parse::<i64>().ok()) {
+                if excluded.contains(&id) {
+                    a["correlation_exclusion"] = Value::Bool(true);
+                }
+                if over.contains(&id) {
+                    a["over_correlation"] = Value::Bool(true);
+                }
+            }
+        };
+        for a in e.get_mut("Attribute").and_then(Value::as_array_mut).into_iter().flatten() {
+            mark(a);
+        }
+        for o in e.get_mut("Object").and_then(Value::as_array_mut).into_iter().flatten() {
+            for a in o.get_mut("Attribute").and_then(Value::as_array_mut).into_iter().flatten() {
+                mark(a);
+            }
+        }
+    }
+    Ok(())
+}

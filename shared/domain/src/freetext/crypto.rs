@@ -67,7 +67,8 @@ fn bech32_polymod(values: impl Iterator<Item = u8>) -> u32 {
 /// A SegWit address (`bc1…` mainnet, `tb1…` testnet) whose BIP 173 (version 0) or BIP 350
 /// (version 1+) checksum holds, in one case throughout.
 pub(crate) fn is_bech32_btc(s: &str) -> bool {
-    if s.len() < 14 || s.len() > 90 || (s.bytes().any(|b| b.is_ascii_lowercase()) && s.bytes().any(|b| b.is_ascii_uppercase())) {
+    let hrp_ok = s.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("bc1") || p.eq_ignore_ascii_case("tb1"));
+    if !hrp_ok || s.len() < 14 || s.len() > 90 || (s.bytes().any(|b| b.is_ascii_lowercase()) && s.bytes().any(|b| b.is_ascii_uppercase())) {
         return false;
     }
     let lower = s.to_ascii_lowercase();

@@ -2,6 +2,8 @@
 //! mode's fixes marked `fix:` where they change an answer (each is listed in the module docs of
 //! [`super`] and has its own test).
 
+use std::borrow::Cow;
+
 use super::{Mode, crypto, php, tld::TldSet};
 use crate::value;
 
@@ -84,7 +86,7 @@ pub(crate) fn resolve(raw: &str, cx: &Ctx<'_>) -> Option<Resolved> {
     if (dot || colon) && php::validate_ip(raw) {
         return Some(one(raw, IP, None));
     }
-    // 1–3. Hashes are checked before refanging: `x` is a hex digit's neighbour in `hxxp`.
+    // 1–3. Hashes, on the token as written (before refanging can change it).
     if let Some(r) = check_hashes(raw, cx) {
         return Some(r);
     }
@@ -181,7 +183,7 @@ fn check_hashes(raw: &str, cx: &Ctx<'_>) -> Option<Resolved> {
 /// fix: types MISP has but never proposes: TLSH (`T1` + 70 hex digits) and Chrome extension IDs
 /// (32 letters `a`–`p`, at least one beyond `f` so an all-`a`–`f` MD5 stays an MD5).
 fn check_new_hash_like_types(raw: &str) -> Option<Resolved> {
-    if raw.len() == 72 && raw[..2].eq_ignore_ascii_case("t1") && php::ctype_xdigit(&raw[2..]) {
+    if raw.len() == 72 && raw.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("t1")) && php::ctype_xdigit(&raw[2..]) {
         return Some(single(raw.to_ascii_lowercase(), "tlsh"));
     }
     if raw.len() == 32 && raw.bytes().all(|b| (b'a'..=b'p').contains(&b)) && raw.bytes().any(|b| b > b'f') {
@@ -231,21 +233,20 @@ fn is_btc(s: &str, fix: bool) -> bool {
         let c = c.to_ascii_lowercase();
         c.is_ascii_digit() && c != b'1' || (c.is_ascii_lowercase() && !matches!(c, b'b' | b'i' | b'o'))
     };
-    one_at >= 2
-        && (11..=71).contains(&tail.len())
+    let hrp = one_at.checked_sub(2).and_then(|start| s.get(start..one_at));
+    (11..=71).contains(&tail.len())
         && tail.iter().all(bech)
-        && (s[one_at - 2..one_at].eq_ignore_ascii_case("bc") || s[one_at - 2..one_at].eq_ignore_ascii_case("tb"))
+        && hrp.is_some_and(|h| h.eq_ignore_ascii_case("bc") || h.eq_ignore_ascii_case("tb"))
 }
 
 /// MISP's refang: its table, `rtrim('.')`, then `[x]` → `x` for any single byte `x`.
 /// fix: more defanging styles are undone first ([`refang_more`]).
-pub(crate) fn refang(raw: &str, mode: Mode) -> String {
+pub(crate) fn refang(raw: &str, mode: Mode) -> Cow<'_, str> {
     // Every refanging pattern holds a bracket or starts the token (`hxxp`, `meow`, `fxp`).
-    let head = raw.get(..4).map(str::to_ascii_lowercase);
-    let may_be_defanged = raw.contains(['[', '(', '{'])
-        || head.as_deref().is_some_and(|h| matches!(h, "hxxp" | "hxtp" | "htxp" | "meow") || h.starts_with("fxp"));
+    let head = |p: &str| raw.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p));
+    let may_be_defanged = raw.contains(['[', '(', '{']) || ["hxxp", "hxtp", "htxp", "meow", "fxp"].into_iter().any(head);
     if !may_be_defanged {
-        return raw.trim_end_matches('.').to_string();
+        return Cow::Borrowed(raw.trim_end_matches('.'));
     }
     let table = if mode == Mode::Default { value::refang(&refang_more(raw)) } else { value::refang(raw) };
     let trimmed = table.trim_end_matches('.');
@@ -264,7 +265,7 @@ pub(crate) fn refang(raw: &str, mode: Mode) -> String {
         }
     }
     // Only ASCII bytes were removed or unwrapped, so the bytes are still UTF-8.
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    Cow::Owned(String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
 /// fix: defanging styles beyond MISP's table, case-insensitively: `(.)`, `{.}`, `[dot]`, `(dot)`,
@@ -339,26 +340,26 @@ fn check_email(refanged: &str, fix: bool) -> Option<Resolved> {
 
 /// Step 6: `(:[0-9]{2,5})$` → the port. Compat: the port text is then removed *everywhere* in
 /// the value (PHP `str_replace`), as MISP does. fix: only the trailing one, and only 1–65535.
-fn extract_port(refanged: &str, fix: bool) -> (String, Option<String>) {
-    let Some(colon) = refanged.rfind(':') else { return (refanged.to_string(), None) };
+fn extract_port(refanged: &str, fix: bool) -> (Cow<'_, str>, Option<&str>) {
+    let Some(colon) = refanged.rfind(':') else { return (Cow::Borrowed(refanged), None) };
     let digits = &refanged[colon + 1..];
     if !(2..=5).contains(&digits.len()) || !php::ctype_digit(digits) {
-        return (refanged.to_string(), None);
+        return (Cow::Borrowed(refanged), None);
     }
     if fix {
         if digits.parse::<u32>().map_or(true, |p| p == 0 || p > 65_535) {
-            return (refanged.to_string(), None);
+            return (Cow::Borrowed(refanged), None);
         }
-        return (refanged[..colon].to_string(), Some(digits.to_string()));
+        return (Cow::Borrowed(&refanged[..colon]), Some(digits));
     }
     let needle = &refanged[colon..];
-    (refanged.replace(needle, ""), Some(digits.to_string()))
+    (Cow::Owned(refanged.replace(needle, "")), Some(digits))
 }
 
 /// Step 7: an IP (with its port as `ip|port`), an IPv6 address that merely looks like it has a
 /// port, `[v6]:port`, or `ip/prefix`. Compat: any numeric prefix (`/33`, `/8.5`). fix: the prefix
 /// must fit the address family; `[v6]` alone is an address.
-fn check_ip(refanged: &str, no_port: &str, port: Option<String>, comment: Option<String>, fix: bool) -> Option<Resolved> {
+fn check_ip(refanged: &str, no_port: &str, port: Option<&str>, comment: Option<String>, fix: bool) -> Option<Resolved> {
     if php::validate_ip(no_port) {
         return Some(match port {
             Some(p) => one(format!("{no_port}|{p}"), IP_PORT, comment),
@@ -423,7 +424,7 @@ fn check_domain_or_filename(raw: &str, no_port: &str, comment: Option<String>, c
     if no_port.contains('.') {
         if let Some((labels, last)) = domain_shape(no_port, fix).filter(|(_, last)| is_tld(last, cx)) {
             let value = if fix { no_port.to_lowercase() } else { no_port.to_string() };
-            if fix && labels == 2 && EXTENSION_TLDS.contains(&last.to_ascii_lowercase().as_str()) && resolve_filename(raw) {
+            if fix && labels == 2 && EXTENSION_TLDS.iter().any(|e| e.eq_ignore_ascii_case(last)) && resolve_filename(raw) {
                 return Some(one(raw, &["filename", "domain"], None));
             }
             return Some(one(value, if labels > 2 { HOSTNAME } else { DOMAIN }, comment));
@@ -517,7 +518,7 @@ fn check_scheme_url(v: &str, cx: &Ctx<'_>) -> Option<Resolved> {
 /// fix: a URL without a scheme (`evil.com/x`, `1.2.3.4:8080/x`) needs a path and a host that is
 /// a domain with a known TLD or an IP address, so `Win32/Agent.ABQB` is not a URL.
 fn schemeless_url(v: &str, cx: &Ctx<'_>) -> bool {
-    if v.contains("://") || !php::validate_url(&format!("http://{v}")) {
+    if v.contains("://") {
         return false;
     }
     let Some(slash) = v.find('/') else { return false };
@@ -526,11 +527,13 @@ fn schemeless_url(v: &str, cx: &Ctx<'_>) -> bool {
         Some((h, p)) if php::ctype_digit(p) => h,
         _ => authority,
     };
-    if php::validate_ip_v4_only(host) {
+    let host_ok = if php::validate_ip_v4_only(host) {
         // `10.0.0.0/33` is a broken network, not a URL.
-        return !php::is_numeric(&v[slash + 1..]);
-    }
-    domain_shape(host, true).is_some_and(|(_, last)| is_tld(last, cx))
+        !php::is_numeric(&v[slash + 1..])
+    } else {
+        domain_shape(host, true).is_some_and(|(_, last)| is_tld(last, cx))
+    };
+    host_ok && php::validate_url(&format!("http://{v}"))
 }
 
 /// MISP's `__resolveFilename`: `X:…` or a `.` after the first character, and an extension that

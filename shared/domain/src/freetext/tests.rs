@@ -344,3 +344,34 @@ fn adversarial_inputs_are_handled_in_one_pass() {
         }
     }
 }
+
+#[test]
+fn arbitrary_text_never_panics() {
+    // A small deterministic generator over the characters the rules care about, multi-byte
+    // characters included (slicing must stay on character boundaries).
+    const ALPHABET: &[&str] = &[
+        "a", "Z", "0", "1", "9", "f", ".", ":", "/", "\\", "|", "@", "[", "]", "(", ")", "{", "}", "-", "+", "`", "*",
+        "\"", "'", ",", " ", "\n", "\t", "%", "é", "рф", "\u{2003}", "\u{200B}", "“", "”", "[.]", "hxxp://", "://",
+        "bc1", "as", "cve-", "T1", "++", "link:", "](", "C:\\", "\u{FFFD}",
+    ];
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for _ in 0..400 {
+        let len = (next() % 60) as usize;
+        let text: String = (0..len).map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize]).collect();
+        for mode in [Mode::Compat, Mode::Default] {
+            let _ = extract(text.as_bytes(), mode, &tlds());
+        }
+        let mut bytes = text.into_bytes();
+        if !bytes.is_empty() {
+            let at = (next() % bytes.len() as u64) as usize;
+            bytes[at] = 0xff;
+        }
+        let _ = extract(&bytes, Mode::Default, &tlds());
+    }
+}

@@ -124,7 +124,6 @@ pub(crate) fn markup_aware(text: &str, cx: &Ctx<'_>, emit: &mut dyn FnMut(&str))
     }
 }
 
-/// The pieces of a line between separators, as spans of the whole text.
 /// Which characters a line holds, to skip the whole-name passes that cannot apply.
 #[derive(Debug, Default, Clone, Copy)]
 struct LineFlags {
@@ -135,6 +134,7 @@ struct LineFlags {
     backslash: bool,
 }
 
+/// The pieces of a line between separators, as spans of the whole text.
 fn pieces(text: &str, line: Span, flags: &mut LineFlags) -> Vec<Span> {
     let mut out = Vec::new();
     let mut start = None;

@@ -166,3 +166,25 @@ fn the_tld_and_vendor_lists_feed_freetext_even_when_disabled() {
     assert!(set.contains("com") && set.contains("zip") && set.contains("onion") && !set.contains("js"));
     assert_eq!(w.security_vendor_domains(), vec!["virustotal.com".to_string(), "app.any.run".to_string()]);
 }
+
+#[test]
+fn arbitrary_values_never_panic() {
+    let w = lists(Mode::Default, &[("top", DOMAINS), ("hosts", HOSTS), ("private", CIDRS), ("mails", MAILS), ("contacts", CONTACTS)]);
+    let compat = lists(Mode::Compat, &[("hosts", HOSTS), ("private", CIDRS)]);
+    const PARTS: &[&str] = &["a", "0", ".", ":", "/", "//", "|", "@", "é", "1.2.3.4", "::", "fe80", "[", "%", "google.com"];
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    for _ in 0..2_000 {
+        let mut value = String::new();
+        for _ in 0..(state % 8) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            value.push_str(PARTS[(state % PARTS.len() as u64) as usize]);
+        }
+        state = state.wrapping_add(1);
+        for t in ["domain", "url", "ip-dst", "domain|ip", "email-src", "hostname"] {
+            let _ = w.check_all(t, &value);
+            let _ = compat.check_all(t, &value);
+        }
+    }
+}
