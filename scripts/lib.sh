@@ -5,6 +5,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LOCAL="$ROOT/.local"
 PYMISP_VERSION="${PYMISP_VERSION:-2.5.34.4}"
 PYTAXONOMIES_VERSION="${PYTAXONOMIES_VERSION:-2.1.2}"
+PYMISPWARNINGLISTS_VERSION="${PYMISPWARNINGLISTS_VERSION:-1.7.0}"
 
 log() { printf '\033[1m[cairn]\033[0m %s\n' "$*" >&2; }
 die() { printf '[cairn] error: %s\n' "$*" >&2; exit 1; }
@@ -47,7 +48,8 @@ ensure_packages() {
 }
 
 # MISP reference data from the PyPI packages that ship it, unpacked into .local/data (never committed):
-# pymisp (describeTypes.json, misp-objects templates) and pytaxonomies (the misp-taxonomies).
+# pymisp (describeTypes.json, misp-objects templates), pytaxonomies (the misp-taxonomies) and
+# pymispwarninglists (the misp-warninglists, among them the IANA TLD list freetext import uses).
 ensure_data() {
   local data="$LOCAL/data"
   mkdir -p "$data/wheels"
@@ -55,6 +57,8 @@ ensure_data() {
   [ -f "$data/pymisp/describeTypes.json" ] || die "describeTypes.json missing from the pymisp wheel"
   fetch_wheel_data pytaxonomies "$PYTAXONOMIES_VERSION" "pytaxonomies/data/misp-taxonomies/" "$data/taxonomies"
   [ -f "$data/taxonomies/tlp/machinetag.json" ] || die "the tlp taxonomy is missing from the pytaxonomies wheel"
+  fetch_wheel_data pymispwarninglists "$PYMISPWARNINGLISTS_VERSION" "pymispwarninglists/data/misp-warninglists/" "$data/warninglists"
+  [ -f "$data/warninglists/lists/tlds/list.json" ] || die "the IANA TLD list is missing from the pymispwarninglists wheel"
 }
 
 # fetch_wheel_data PACKAGE VERSION PREFIX DEST: downloads the wheel from PyPI (once) and unpacks the

@@ -106,6 +106,16 @@ impl Stack {
         self.post_as(&self.admin_key.clone(), path, body).await
     }
 
+    /// Creates an organisation and a user with `role_id` in it; returns (org id, user key).
+    pub async fn org_user(&self, org: &str, email: &str, role_id: i64) -> (String, String) {
+        let (status, o) = self.post("/admin/organisations/add", &serde_json::json!({"name": org})).await;
+        assert_eq!(status, 200, "{o}");
+        let org_id = o["Organisation"]["id"].as_str().expect("org id").to_string();
+        let (status, u) = self.post("/admin/users/add", &serde_json::json!({"email": email, "org_id": org_id, "role_id": role_id})).await;
+        assert_eq!(status, 200, "{u}");
+        (org_id, u["User"]["authkey"].as_str().expect("authkey").to_string())
+    }
+
     pub async fn head_position(&self) -> i64 {
         self.db.head().await
     }

@@ -3,16 +3,6 @@
 use cairn_tests::stack::Stack;
 use serde_json::{Value, json};
 
-/// Creates an organisation and a user with `role_id` in it; returns (org id, user key).
-async fn org_user(stack: &Stack, org: &str, email: &str, role_id: i64) -> (String, String) {
-    let (status, o) = stack.post("/admin/organisations/add", &json!({"name": org})).await;
-    assert_eq!(status, 200, "{o}");
-    let org_id = o["Organisation"]["id"].as_str().expect("org id").to_string();
-    let (status, u) = stack.post("/admin/users/add", &json!({"email": email, "org_id": org_id, "role_id": role_id})).await;
-    assert_eq!(status, 200, "{u}");
-    (org_id, u["User"]["authkey"].as_str().expect("authkey").to_string())
-}
-
 fn event(distribution: u8) -> Value {
     json!({"info": "training exercise 1", "distribution": distribution, "threat_level_id": 3, "analysis": 0,
            "Attribute": [{"type": "ip-dst", "value": "198.51.100.7", "comment": "C2"}],
@@ -22,7 +12,7 @@ fn event(distribution: u8) -> Value {
 #[tokio::test]
 async fn an_event_is_created_viewed_and_listed_with_misp_typing() {
     let stack = Stack::start().await;
-    let (_, key) = org_user(&stack, "CERT-A", "analyst@a.test", 3).await;
+    let (_, key) = stack.org_user("CERT-A", "analyst@a.test", 3).await;
     let (status, created) = stack.post_as(&key, "/events/add", &event(1)).await;
     assert_eq!(status, 200, "{created}");
     let e = &created["Event"];
@@ -50,7 +40,7 @@ async fn an_event_is_created_viewed_and_listed_with_misp_typing() {
 #[tokio::test]
 async fn invalid_input_is_refused_with_the_field_and_writes_nothing() {
     let stack = Stack::start().await;
-    let (_, key) = org_user(&stack, "CERT-B", "b@b.test", 3).await;
+    let (_, key) = stack.org_user("CERT-B", "b@b.test", 3).await;
     let (_, created) = stack.post_as(&key, "/events/add", &event(0)).await;
     let id = created["Event"]["id"].as_str().expect("id").to_string();
     let head = stack.head_position().await;
@@ -89,8 +79,8 @@ async fn invalid_input_is_refused_with_the_field_and_writes_nothing() {
 #[tokio::test]
 async fn unknown_and_invisible_events_look_the_same_and_edits_by_others_are_refused() {
     let stack = Stack::start().await;
-    let (_, owner) = org_user(&stack, "Owner Org", "owner@o.test", 3).await;
-    let (_, other) = org_user(&stack, "Other Org", "other@x.test", 3).await;
+    let (_, owner) = stack.org_user("Owner Org", "owner@o.test", 3).await;
+    let (_, other) = stack.org_user("Other Org", "other@x.test", 3).await;
     let (_, private) = stack.post_as(&owner, "/events/add", &event(0)).await;
     let (_, shared) = stack.post_as(&owner, "/events/add", &event(1)).await;
     let private_id = private["Event"]["id"].as_str().expect("id").to_string();
@@ -137,7 +127,7 @@ async fn unknown_and_invisible_events_look_the_same_and_edits_by_others_are_refu
     let (s, _) = stack.post_as(&other, &format!("/events/edit/{private_id}"), &json!({"info": "hijacked"})).await;
     assert_eq!(s, 404, "an invisible Event cannot be edited and does not leak");
     // A read-only user cannot add Events.
-    let (_, read_only) = org_user(&stack, "RO Org", "ro@ro.test", 6).await;
+    let (_, read_only) = stack.org_user("RO Org", "ro@ro.test", 6).await;
     let head_after_setup = stack.head_position().await;
     let (s, body) = stack.post_as(&read_only, "/events/add", &event(1)).await;
     assert_eq!((s, body["message"].clone()), (403, json!("You do not have permission to use this functionality.")));
@@ -149,7 +139,7 @@ async fn unknown_and_invisible_events_look_the_same_and_edits_by_others_are_refu
 #[tokio::test]
 async fn every_change_records_actor_org_and_command_and_history_lists_them() {
     let stack = Stack::start().await;
-    let (org_id, key) = org_user(&stack, "History Org", "h@h.test", 3).await;
+    let (org_id, key) = stack.org_user("History Org", "h@h.test", 3).await;
     let (_, created) = stack.post_as(&key, "/events/add", &event(1)).await;
     let id = created["Event"]["id"].as_str().expect("id").to_string();
     let uuid = created["Event"]["uuid"].as_str().expect("uuid").to_string();

@@ -167,6 +167,10 @@ where
                 }
                 drop(guard);
                 wait_for_read_models(state, receipt.last_position).await;
+                if stream_id == cairn_domain::stream::instance_stream() {
+                    // A reader may have cached the facts between the commit and the read models.
+                    state.instance.invalidate();
+                }
                 return Ok(Executed { receipt: Some(receipt), changes, extra });
             }
             Err(StoreError::Conflict { .. }) => {

@@ -17,6 +17,8 @@ pub struct InstanceFacts {
     pub host_org_id: i64,
     pub default_role_id: i64,
     pub regexps: Vec<Rule>,
+    /// Enabled warninglists, by key.
+    pub warninglists: std::collections::BTreeSet<String>,
     loaded: Instant,
 }
 
@@ -60,6 +62,7 @@ impl InstanceCache {
             host_org_id: row.get::<_, Option<i64>>(0).unwrap_or(1),
             default_role_id: row.get(1),
             regexps: rules,
+            warninglists: client.query("SELECT key FROM rm.warninglists", &[]).await?.iter().map(|r| r.get(0)).collect(),
             loaded: Instant::now(),
         });
         *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(facts.clone());

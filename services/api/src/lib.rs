@@ -30,6 +30,7 @@ pub mod reference;
 pub mod regexps;
 pub mod render;
 pub mod state;
+pub mod warninglists;
 
 use axum::Router;
 use axum::body::Body;

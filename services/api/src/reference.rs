@@ -19,6 +19,8 @@ pub struct Reference {
     pub template_definitions: BTreeMap<String, Value>,
     /// The misp-taxonomies, sorted by namespace; a taxonomy's id is its position + 1.
     pub taxonomies: Vec<Taxonomy>,
+    /// The misp-warninglists (read on first use).
+    pub warninglists: crate::warninglists::Catalog,
 }
 
 impl Reference {
@@ -64,7 +66,8 @@ impl Reference {
             .map_err(|reason| ReferenceError::Invalid { path: path.display().to_string(), reason })?;
         let (templates, template_definitions) = load_templates(&data_dir.join("pymisp/misp-objects/objects"));
         let taxonomies = load_taxonomies(&data_dir.join("taxonomies"));
-        Ok(Self { describe_types_raw: raw.into(), catalogue, templates, template_definitions, taxonomies })
+        let warninglists = crate::warninglists::Catalog::new(&data_dir.join("warninglists"), cairn_domain::freetext::Mode::Default);
+        Ok(Self { describe_types_raw: raw.into(), catalogue, templates, template_definitions, taxonomies, warninglists })
     }
 }
 

@@ -19,6 +19,10 @@ pub(crate) enum Which {
     /// The MISP API end to end against a running instance (scripts/run --detach): a 10,000-attribute
     /// Event, then concurrent PyMISP-style single-attribute adds.
     Api(ApiArgs),
+    /// Freetext extraction throughput, linearity and adversarial inputs (in process, one thread).
+    Freetext(crate::bench_engines::FreetextArgs),
+    /// Loading every warninglist, and checking values against all of them.
+    Warninglists(crate::bench_engines::WarninglistArgs),
 }
 
 #[derive(Args)]
@@ -62,6 +66,8 @@ pub(crate) async fn run(settings: &Settings, which: Which) -> Result<(), BoxErro
     match which {
         Which::Append(args) => append(settings, args).await,
         Which::Api(args) => api(args).await,
+        Which::Freetext(args) => crate::bench_engines::freetext(&settings.data_dir, &args),
+        Which::Warninglists(args) => crate::bench_engines::warninglists(&settings.data_dir, &args),
     }
 }
 

@@ -4,10 +4,13 @@
 //! - `migrate`, `bootstrap`: prepare a database ([`bootstrap`]).
 //! - `status`, `verify`, `history`: inspect the log ([`inspect`]).
 //! - `all`: run every service in one process (the single-machine default).
+//! - `freetext`: the freetext importer on standard input ([`freetext`]).
 //! - `bench`: benchmarks ([`bench`]).
 
 mod bench;
+mod bench_engines;
 mod bootstrap;
+mod freetext;
 mod inspect;
 
 use cairn_platform::{Settings, Shutdown};
@@ -48,6 +51,12 @@ enum Command {
         /// Which read model: `correlator`.
         projector: String,
     },
+    /// Find indicators in text on standard input; print them as a JSON array of {"value", "type", …}.
+    Freetext {
+        /// Reproduce MISP exactly, quirks included (default: Cairn's fixes, see docs/freetext.md).
+        #[arg(long)]
+        compat: bool,
+    },
     /// Benchmarks (see docs/benchmarks.md).
     Bench {
         #[command(subcommand)]
@@ -75,6 +84,7 @@ async fn main() -> ExitCode {
         Command::History { stream } => inspect::history(&settings, stream).await,
         Command::All => run_all(settings).await,
         Command::Rebuild { projector } => inspect::rebuild(&settings, &projector).await,
+        Command::Freetext { compat } => freetext::run(&settings.data_dir, compat),
         Command::Bench { which } => bench::run(&settings, which).await,
     };
     match result {

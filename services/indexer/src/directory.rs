@@ -46,6 +46,12 @@ pub async fn apply(tx: &Transaction<'_>, stream_id: uuid::Uuid, change: &Change)
             )
             .await?;
         }
+        Change::WarninglistEnabled { key } => {
+            tx.execute("INSERT INTO rm.warninglists (key) VALUES ($1) ON CONFLICT DO NOTHING", &[key]).await?;
+        }
+        Change::WarninglistDisabled { key } => {
+            tx.execute("DELETE FROM rm.warninglists WHERE key = $1", &[key]).await?;
+        }
         Change::RegexpDeleted { id } => {
             tx.execute("DELETE FROM rm.regexps WHERE id = $1", &[id]).await?;
         }

@@ -40,6 +40,11 @@ pub enum Change {
     CorrelationExclusionAdded(CorrelationExclusion),
     #[serde(rename = "instance.correlation_exclusion_deleted.v1")]
     CorrelationExclusionDeleted { id: i64 },
+    /// A warninglist (by its directory name in misp-warninglists) starts flagging values.
+    #[serde(rename = "instance.warninglist_enabled.v1")]
+    WarninglistEnabled { key: String },
+    #[serde(rename = "instance.warninglist_disabled.v1")]
+    WarninglistDisabled { key: String },
 
     // organisation
     #[serde(rename = "organisation.created.v1")]
@@ -292,6 +297,8 @@ mod tests {
             json!({"type":"instance.correlation_exclusion_added.v1","data":{"id":4,"value":"%.local","comment":"c"}}),
         );
         golden(Change::CorrelationExclusionDeleted { id: 4 }, json!({"type":"instance.correlation_exclusion_deleted.v1","data":{"id":4}}));
+        golden(Change::WarninglistEnabled { key: "tranco".into() }, json!({"type":"instance.warninglist_enabled.v1","data":{"key":"tranco"}}));
+        golden(Change::WarninglistDisabled { key: "tranco".into() }, json!({"type":"instance.warninglist_disabled.v1","data":{"key":"tranco"}}));
         golden(Change::TaxonomyEnabled { namespace: "tlp".into() }, json!({"type":"instance.taxonomy_enabled.v1","data":{"namespace":"tlp"}}));
         golden(Change::TaxonomyDisabled { namespace: "tlp".into() }, json!({"type":"instance.taxonomy_disabled.v1","data":{"namespace":"tlp"}}));
         golden(

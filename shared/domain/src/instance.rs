@@ -6,7 +6,7 @@ use crate::error::DomainError;
 use crate::role::Role;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,6 +48,8 @@ pub struct InstanceState {
     pub taxonomies: BTreeMap<String, bool>,
     pub regexps: BTreeMap<i64, Regexp>,
     pub exclusions: BTreeMap<i64, CorrelationExclusion>,
+    /// Enabled warninglists by key (their directory name in misp-warninglists).
+    pub warninglists: BTreeSet<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -63,6 +65,9 @@ pub enum InstanceCommand {
     DeleteRegexp { id: i64 },
     AddCorrelationExclusion { exclusion: CorrelationExclusion },
     DeleteCorrelationExclusion { id: i64 },
+    /// `warninglists/toggleEnable`: `keys` are the lists the request matched (known to exist);
+    /// `enabled: None` flips each one.
+    ToggleWarninglists { keys: Vec<String>, enabled: Option<bool> },
 }
 
 /// # Errors
@@ -94,6 +99,27 @@ pub fn decide(state: &InstanceState, role: &Role, command: InstanceCommand) -> R
                 return Err(DomainError::NotFound("Invalid regexp".into()));
             }
             Ok(vec![Change::RegexpDeleted { id }])
+        }
+        InstanceCommand::ToggleWarninglists { .. } if !(role.perm_site_admin || role.perm_warninglist) => {
+            Err(DomainError::Forbidden("You do not have permission to use this functionality.".into()))
+        }
+        InstanceCommand::ToggleWarninglists { keys, enabled } => {
+            if keys.is_empty() {
+                return Err(DomainError::NotFound("Warninglist(s) not found.".into()));
+            }
+            let mut seen = BTreeSet::new();
+            Ok(keys
+                .into_iter()
+                .filter(|k| seen.insert(k.clone()))
+                .filter_map(|key| {
+                    let on = state.warninglists.contains(&key);
+                    match enabled.unwrap_or(!on) {
+                        true if !on => Some(Change::WarninglistEnabled { key }),
+                        false if on => Some(Change::WarninglistDisabled { key }),
+                        _ => None,
+                    }
+                })
+                .collect())
         }
         _ if !role.perm_site_admin => Err(DomainError::Forbidden("You do not have permission to use this functionality.".into())),
         InstanceCommand::AddCorrelationExclusion { exclusion } => {
@@ -179,6 +205,12 @@ pub fn evolve(mut state: InstanceState, change: &Change) -> InstanceState {
         Change::CorrelationExclusionDeleted { id } => {
             state.exclusions.remove(id);
         }
+        Change::WarninglistEnabled { key } => {
+            state.warninglists.insert(key.clone());
+        }
+        Change::WarninglistDisabled { key } => {
+            state.warninglists.remove(key);
+        }
         _ => {}
     }
     state
@@ -253,6 +285,23 @@ mod tests {
         assert_eq!(state.regexps.len(), 1);
         let changes = decide(&state, &admin, InstanceCommand::DeleteRegexp { id: 1 }).expect("ok");
         assert!(changes.iter().fold(state, evolve).regexps.is_empty());
+    }
+
+    #[test]
+    fn warninglists_enable_disable_and_toggle_record_only_what_changes() {
+        let admin = default_role(1).expect("admin");
+        let toggle = |keys: &[&str], enabled| InstanceCommand::ToggleWarninglists { keys: keys.iter().map(|k| k.to_string()).collect(), enabled };
+        let user = default_role(3).expect("user");
+        assert!(matches!(decide(&InstanceState::default(), &user, toggle(&["a"], Some(true))), Err(DomainError::Forbidden(_))));
+        assert!(matches!(decide(&InstanceState::default(), &admin, toggle(&[], Some(true))), Err(DomainError::NotFound(_))));
+        let changes = decide(&InstanceState::default(), &admin, toggle(&["a", "b", "a"], Some(true))).expect("ok");
+        assert_eq!(changes, vec![Change::WarninglistEnabled { key: "a".into() }, Change::WarninglistEnabled { key: "b".into() }]);
+        let state = changes.iter().fold(InstanceState::default(), evolve);
+        assert!(decide(&state, &admin, toggle(&["a"], Some(true))).expect("ok").is_empty());
+        let flipped = decide(&state, &admin, toggle(&["a", "c"], None)).expect("ok");
+        assert_eq!(flipped, vec![Change::WarninglistDisabled { key: "a".into() }, Change::WarninglistEnabled { key: "c".into() }]);
+        let state = flipped.iter().fold(state, evolve);
+        assert_eq!(state.warninglists.iter().map(String::as_str).collect::<Vec<_>>(), ["b", "c"]);
     }
 
     #[test]

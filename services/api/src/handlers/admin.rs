@@ -10,7 +10,7 @@ use crate::error::{ApiError, NO_PERMISSION_FUNCTIONALITY};
 use crate::misp;
 use crate::state::AppState;
 use axum::response::Response;
-use cairn_domain::instance::{self, InstanceCommand, InstanceState};
+use cairn_domain::instance::InstanceCommand;
 use cairn_domain::organisation::{self, Organisation, OrganisationCommand, OrganisationPatch, OrganisationState};
 use cairn_domain::role::{default_role, default_roles};
 use cairn_domain::stream;
@@ -404,11 +404,6 @@ pub async fn roles_set_default(state: &AppState, auth: &Authed, req: &Request) -
     }
     let id: i64 = req.path.args.first().and_then(|s| s.parse().ok()).ok_or_else(|| ApiError::NotFound("Invalid role".into()))?;
     let target = default_role(id).ok_or_else(|| ApiError::NotFound("Invalid role".into()))?;
-    let meta = CommandMeta::new("roles.set_default", auth.actor());
-    let role = auth.role.clone();
-    commands::execute(state, &meta, stream::instance_stream(), stream::INSTANCE, instance::evolve, |s: &InstanceState| {
-        Ok((instance::decide(s, &role, InstanceCommand::SetDefaultRole { role: target.clone() }).map_err(|e| refusal(e, "set the default role"))?, ()))
-    })
-    .await?;
+    super::support::instance_command(state, auth, "roles.set_default", "set the default role", InstanceCommand::SetDefaultRole { role: target }).await?;
     Ok(saved("Default role set.", &req.url, Some(id.to_string())))
 }

@@ -21,6 +21,9 @@ pub fn describe_types(state: &AppState, _path: &MispPath) -> Result<Response, Ap
     Ok(([(header::CONTENT_TYPE, "application/json")], state.reference.describe_types_raw.clone()).into_response())
 }
 
+/// MISP's refusal of an attribute on an enabled warninglist when `enforceWarninglist` is set.
+pub const TRIPS_WARNINGLIST: &str = "Attribute could not be saved as it trips over a warninglist and enforceWarninglist is enforced";
+
 fn invalid_attribute() -> ApiError {
     ApiError::NotFound("Invalid attribute".into())
 }
@@ -73,6 +76,28 @@ pub async fn add(state: &AppState, auth: &Authed, req: &Request) -> Result<Respo
     if list.is_empty() {
         return Err(ApiError::SaveFailed { name: "Could not add Attribute".into(), errors: json!({"Attribute": ["No attributes given."]}) });
     }
+    // `enforceWarninglist` (per attribute, or as a named parameter): refuse values on an enabled list.
+    let enforce_all = req.path.named.get("enforceWarninglist").is_some_and(|v| v == "1" || v == "true");
+    let mut refused: Vec<(String, cairn_domain::DomainError)> = Vec::new();
+    let mut kept: Vec<usize> = (0..list.len()).collect();
+    if enforce_all || list.iter().any(|a| crate::body::flag(crate::body::unwrap(a, "Attribute").get("enforceWarninglist")) == Some(true)) {
+        let matcher = support::warninglists(state).await?;
+        kept.retain(|&i| {
+            let a = crate::body::unwrap(&list[i], "Attribute");
+            let enforced = enforce_all || crate::body::flag(a.get("enforceWarninglist")) == Some(true);
+            let field = |n: &str| a.get(n).and_then(Value::as_str).unwrap_or_default();
+            let hit = enforced && !matcher.check_all(field("type"), field("value").trim()).is_empty();
+            if hit {
+                refused.push((format!("attribute_{i}"), cairn_domain::DomainError::Conflict(TRIPS_WARNINGLIST.into())));
+            }
+            !hit
+        });
+        if kept.is_empty() {
+            return Err(ApiError::SaveFailed { name: "Could not add Attribute".into(), errors: json!(TRIPS_WARNINGLIST) });
+        }
+    }
+    let requested = list.len();
+    let list: Vec<Value> = kept.iter().map(|&i| list[i].clone()).collect();
     let mut names = Vec::new();
     for a in &list {
         input::tag_names(a, &mut names);
@@ -86,13 +111,20 @@ pub async fn add(state: &AppState, auth: &Authed, req: &Request) -> Result<Respo
         attributes: VecDeque::from(crate::commands::allocate_ids(state, "attribute", drafts.len()).await?),
         ..Default::default()
     };
-    let executed = run(state, auth, uuid, "attributes.add", "add Attribute", EventCommand::AddAttributes { drafts, break_on_duplicate, ids }).await?;
+    let mut executed = run(state, auth, uuid, "attributes.add", "add Attribute", EventCommand::AddAttributes { drafts, break_on_duplicate, ids }).await?;
+    // Errors name attributes by their position in the request.
+    for (k, _) in &mut executed.extra {
+        if let Some(j) = k.strip_prefix("attribute_").and_then(|j| j.parse::<usize>().ok()) {
+            *k = format!("attribute_{}", kept.get(j).copied().unwrap_or(j));
+        }
+    }
+    executed.extra.extend(refused);
     let added = touched_attributes(&executed.changes);
     let mut rendered = Vec::new();
     for id in &added {
         rendered.push(render_attribute(state, auth, *id, false).await?);
     }
-    if list.len() == 1 || rendered.len() == 1 && executed.extra.is_empty() {
+    if requested == 1 || rendered.len() == 1 && executed.extra.is_empty() {
         let attribute = rendered.into_iter().next().ok_or_else(|| ApiError::Internal("no attribute recorded".into()))?;
         return Ok(json(json!({ "Attribute": attribute })));
     }
@@ -102,6 +134,7 @@ pub async fn add(state: &AppState, auth: &Authed, req: &Request) -> Result<Respo
         for (k, e) in &executed.extra {
             let v = match e {
                 cairn_domain::DomainError::Invalid { field, reason } => json!({ field: [reason] }),
+                cairn_domain::DomainError::Conflict(m) => json!(m),
                 other => json!(other.to_string()),
             };
             errors.insert(k.clone(), v);

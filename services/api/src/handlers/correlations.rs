@@ -4,11 +4,11 @@ use super::support::{json, saved};
 use super::Request;
 use crate::auth::Authed;
 use crate::body::text;
-use crate::commands::{self, CommandMeta};
+use crate::commands::{self};
 use crate::error::{ApiError, NO_PERMISSION_FUNCTIONALITY};
 use crate::state::AppState;
 use axum::response::Response;
-use cairn_domain::instance::{self, CorrelationExclusion, InstanceCommand, InstanceState};
+use cairn_domain::instance::{self, CorrelationExclusion, InstanceCommand};
 use cairn_domain::stream;
 use serde_json::{Value, json};
 
@@ -21,13 +21,7 @@ fn exclusion_json(e: &CorrelationExclusion) -> Value {
 }
 
 async fn run(state: &AppState, auth: &Authed, name: &'static str, command: InstanceCommand) -> Result<(), ApiError> {
-    let meta = CommandMeta::new(name, auth.actor());
-    let role = auth.role.clone();
-    commands::execute(state, &meta, stream::instance_stream(), stream::INSTANCE, instance::evolve, |s: &InstanceState| {
-        Ok((instance::decide(s, &role, command.clone()).map_err(|e| super::events::refusal(e, "save CorrelationExclusion"))?, ()))
-    })
-    .await?;
-    Ok(())
+    super::support::instance_command(state, auth, name, "save CorrelationExclusion", command).await.map(drop)
 }
 
 /// Exclusions as recorded in the instance stream (the source of truth; the correlator applies them).

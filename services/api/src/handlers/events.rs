@@ -8,6 +8,7 @@ use crate::error::ApiError;
 use crate::input;
 use crate::render::{self, ViewOptions};
 use crate::state::AppState;
+use crate::warninglists::{Annotator, WarningsView};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use cairn_domain::event::{self, EventCommand, EventState, IdPool};
@@ -65,7 +66,14 @@ pub struct CorrelationView {
 }
 
 /// Renders an Event as the caller sees it (after a write: read-your-writes already waited).
-async fn render_event(state: &AppState, auth: &Authed, key: &str, options: &ViewOptions, correlations: CorrelationView) -> Result<Value, ApiError> {
+async fn render_event(
+    state: &AppState,
+    auth: &Authed,
+    key: &str,
+    options: &ViewOptions,
+    correlations: CorrelationView,
+    warnings: WarningsView,
+) -> Result<Value, ApiError> {
     let client = state.pool.get().await?;
     let settings = support::access_settings(state).await?;
     let Some(row) = render::find_event(&client, key).await? else { return Err(invalid_event()) };
@@ -75,6 +83,9 @@ async fn render_event(state: &AppState, auth: &Authed, key: &str, options: &View
     super::sharing_groups::attach(state, &mut event).await?;
     if correlations.events || correlations.granular {
         support::attach_correlations(state, &viewer, &mut event, correlations.events, correlations.granular && !options.metadata).await?;
+    }
+    if let Some((matcher, reference)) = support::warnings_for(state, warnings).await? {
+        Annotator { matcher: &matcher, catalog: reference.warninglists.loaded(), view: warnings }.event(&mut event);
     }
     Ok(event)
 }
@@ -104,7 +115,7 @@ pub async fn add(state: &AppState, auth: &Authed, req: &Request) -> Result<Respo
     })
     .await?;
     let options = ViewOptions { metadata: named_flag(req, "metadata"), ..Default::default() };
-    let mut view = render_event(state, auth, &uuid.to_string(), &options, CorrelationView::default()).await?;
+    let mut view = render_event(state, auth, &uuid.to_string(), &options, CorrelationView::default(), WarningsView::default()).await?;
     if !executed.extra.is_empty() {
         view["errors"] = errors_json(&executed.extra);
     }
@@ -126,7 +137,7 @@ pub async fn view(state: &AppState, auth: &Authed, req: &Request) -> Result<Resp
         ..Default::default()
     };
     if req.method == axum::http::Method::HEAD {
-        render_event(state, auth, key, &ViewOptions { metadata: true, ..options }, CorrelationView::default()).await?;
+        render_event(state, auth, key, &ViewOptions { metadata: true, ..options }, CorrelationView::default(), WarningsView::default()).await?;
         return Ok(StatusCode::OK.into_response());
     }
     let option = |name: &str| crate::body::flag(body.get(name)).or_else(|| req.path.named.get(name).map(|v| v == "1" || v == "true"));
@@ -134,7 +145,9 @@ pub async fn view(state: &AppState, auth: &Authed, req: &Request) -> Result<Resp
         events: option("includeEventCorrelations").unwrap_or(true),
         granular: option("includeGranularCorrelations").unwrap_or(false),
     };
-    let view = render_event(state, auth, key, &options, correlations).await?;
+    // MISP's event view always shows warninglist hits; `enforceWarninglist` drops the attributes.
+    let warnings = WarningsView { annotate: option("includeWarninglistHits").unwrap_or(true), enforce: option("enforceWarninglist").unwrap_or(false) };
+    let view = render_event(state, auth, key, &options, correlations, warnings).await?;
     Ok(json(view))
 }
 
@@ -197,7 +210,7 @@ pub async fn edit(state: &AppState, auth: &Authed, req: &Request) -> Result<Resp
     let ids = id_pool(state, new_attributes, new_objects, new_refs).await?;
     let executed = run(state, auth, uuid, "events.edit", "edit Event", EventCommand::Edit { draft, ids }).await?;
     let options = ViewOptions { metadata: named_flag(req, "metadata"), ..Default::default() };
-    let mut view = render_event(state, auth, &uuid.to_string(), &options, CorrelationView::default()).await?;
+    let mut view = render_event(state, auth, &uuid.to_string(), &options, CorrelationView::default(), WarningsView::default()).await?;
     if !executed.extra.is_empty() {
         view["errors"] = errors_json(&executed.extra);
     }

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod attributes;
 pub mod correlations;
 pub mod events;
+pub mod freetext;
 pub mod objects;
 pub mod regexps;
 pub mod search;
@@ -12,6 +13,7 @@ pub mod sharing_groups;
 pub mod support;
 pub mod tags;
 pub mod taxonomies;
+pub mod warninglists;
 
 use crate::auth::Authed;
 use crate::dispatch::MispPath;
@@ -36,7 +38,7 @@ fn is_write(req: &Request) -> bool {
     let p = &req.path;
     !matches!(
         p.action.as_str(),
-        "view" | "index" | "describe_types" | "get_version" | "get_py_misp_version" | "get_setting" | "rest_search" | "search" | "get_raw"
+        "view" | "index" | "describe_types" | "get_version" | "get_py_misp_version" | "get_setting" | "rest_search" | "search" | "get_raw" | "check_value"
     ) && req.method != Method::GET
         && req.method != Method::HEAD
 }
@@ -77,6 +79,7 @@ pub async fn route(state: &AppState, auth: &Authed, req: &Request) -> Result<Res
         (_, "events", "publish" | "alert") => events::publish(state, auth, req).await,
         (_, "events", "unpublish") => events::unpublish(state, auth, req).await,
         (_, "events", "add_tag") => events::add_tag(state, auth, req).await,
+        (_, "events", "free_text_import") => freetext::import(state, auth, req).await,
         (_, "events", "index") => search::index(state, auth, req).await,
         (_, "events", "rest_search") => search::events_rest_search(state, auth, req).await,
 
@@ -112,6 +115,11 @@ pub async fn route(state: &AppState, auth: &Authed, req: &Request) -> Result<Res
         (_, "taxonomies", "toggle_required") => taxonomies::toggle_required(state, auth, req).await,
         (_, "taxonomies", "add_tag") => taxonomies::add_tags(state, auth, req).await,
         (_, "taxonomies", "update") => taxonomies::update(req),
+        (_, "warninglists", "index") => warninglists::index(state, auth, req).await,
+        (_, "warninglists", "view") => warninglists::view(state, auth, req).await,
+        (_, "warninglists", "toggle_enable") => warninglists::toggle_enable(state, auth, req).await,
+        (_, "warninglists", "check_value") => warninglists::check_value(state, auth, req).await,
+        (_, "warninglists", "update") => warninglists::update(auth, req),
         (true, "regexp", "add") => regexps::add(state, auth, req).await,
         (true, "regexp", "edit") => regexps::edit(state, auth, req).await,
         (true, "regexp", "delete") => regexps::delete(state, auth, req).await,

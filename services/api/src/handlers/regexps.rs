@@ -4,12 +4,11 @@ use super::support::{json, saved};
 use super::Request;
 use crate::auth::Authed;
 use crate::body::text;
-use crate::commands::{self, CommandMeta};
+use crate::commands::{self};
 use crate::error::{ApiError, NO_PERMISSION_FUNCTIONALITY};
 use crate::state::AppState;
 use axum::response::Response;
-use cairn_domain::instance::{self, InstanceCommand, InstanceState, Regexp};
-use cairn_domain::stream;
+use cairn_domain::instance::{InstanceCommand, Regexp};
 use serde_json::{Value, json};
 
 fn may(auth: &Authed) -> Result<(), ApiError> {
@@ -22,13 +21,7 @@ fn regexp_json(r: &Regexp) -> Value {
 
 async fn put(state: &AppState, auth: &Authed, r: Regexp, name: &'static str) -> Result<(), ApiError> {
     let valid = crate::regexps::compile(&r).is_some();
-    let meta = CommandMeta::new(name, auth.actor());
-    let role = auth.role.clone();
-    commands::execute(state, &meta, stream::instance_stream(), stream::INSTANCE, instance::evolve, |s: &InstanceState| {
-        Ok((instance::decide(s, &role, InstanceCommand::PutRegexp { regexp: r.clone(), valid }).map_err(|e| super::events::refusal(e, "save Regexp"))?, ()))
-    })
-    .await?;
-    Ok(())
+    super::support::instance_command(state, auth, name, "save Regexp", InstanceCommand::PutRegexp { regexp: r, valid }).await.map(drop)
 }
 
 async fn find(state: &AppState, id: i64) -> Result<Regexp, ApiError> {
@@ -81,12 +74,7 @@ pub async fn delete(state: &AppState, auth: &Authed, req: &Request) -> Result<Re
     may(auth)?;
     let id: i64 = req.path.args.first().and_then(|s| s.parse().ok()).ok_or_else(|| ApiError::NotFound("Invalid regexp".into()))?;
     find(state, id).await?;
-    let meta = CommandMeta::new("regexp.delete", auth.actor());
-    let role = auth.role.clone();
-    commands::execute(state, &meta, stream::instance_stream(), stream::INSTANCE, instance::evolve, |s: &InstanceState| {
-        Ok((instance::decide(s, &role, InstanceCommand::DeleteRegexp { id }).map_err(|e| super::events::refusal(e, "delete Regexp"))?, ()))
-    })
-    .await?;
+    super::support::instance_command(state, auth, "regexp.delete", "delete Regexp", InstanceCommand::DeleteRegexp { id }).await?;
     Ok(saved("Regexp deleted.", &req.url, Some(id.to_string())))
 }
 

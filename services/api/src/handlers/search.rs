@@ -8,6 +8,7 @@ use crate::error::ApiError;
 use crate::filters::{self, Sql, Terms};
 use crate::render::{self, ATTRIBUTE_COLUMNS, EVENT_COLUMNS, ViewOptions};
 use crate::state::AppState;
+use crate::warninglists::{Annotator, WarningsView};
 use axum::http::HeaderValue;
 use axum::response::Response;
 use serde_json::{Map, Value, json};
@@ -302,6 +303,14 @@ fn attribute_conditions(sql: &mut Sql, p: &Map<String, Value>, now: i64) {
     }
 }
 
+/// `includeWarninglistHits` and `enforceWarninglist`.
+fn warnings_view(p: &Map<String, Value>) -> WarningsView {
+    WarningsView {
+        annotate: crate::body::flag(p.get("includeWarninglistHits")).unwrap_or(false),
+        enforce: crate::body::flag(p.get("enforceWarninglist")).unwrap_or(false),
+    }
+}
+
 /// `POST /events/restSearch` (JSON): `{"response": [{"Event": …}]}`.
 pub async fn events_rest_search(state: &AppState, auth: &Authed, req: &Request) -> Result<Response, ApiError> {
     let p = params(req)?;
@@ -340,6 +349,11 @@ pub async fn events_rest_search(state: &AppState, auth: &Authed, req: &Request) 
             super::sharing_groups::attach(state, &mut v).await?;
             list.push(v);
         }
+    }
+    let warnings = warnings_view(&p);
+    if let Some((matcher, reference)) = support::warnings_for(state, warnings).await? {
+        let annotator = Annotator { matcher: &matcher, catalog: reference.warninglists.loaded(), view: warnings };
+        list.iter_mut().for_each(|e| annotator.event(e));
     }
     let count = list.len() as i64;
     Ok(with_count(json(json!({ "response": list })), count))
@@ -464,6 +478,10 @@ pub async fn attributes_rest_search(state: &AppState, auth: &Authed, req: &Reque
             v["RelatedAttribute"] = Value::Array(related.remove(&id).unwrap_or_default());
         }
         list.push(v);
+    }
+    let warnings = warnings_view(&p);
+    if let Some((matcher, reference)) = support::warnings_for(state, warnings).await? {
+        Annotator { matcher: &matcher, catalog: reference.warninglists.loaded(), view: warnings }.attributes(&mut list);
     }
     let count = list.len() as i64;
     Ok(with_count(json(json!({ "response": { "Attribute": list } })), count))

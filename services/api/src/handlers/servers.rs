@@ -81,7 +81,7 @@ pub async fn get_setting(state: &AppState, auth: &Authed, path: &crate::dispatch
 /// `POST /servers/serverSettingsEdit/{name}` with `{"value": …, "force": …}` (site admin): recorded as
 /// a change of the instance stream.
 pub async fn settings_edit(state: &AppState, auth: &Authed, req: &crate::handlers::Request) -> Result<Response, ApiError> {
-    use cairn_domain::instance::{self, InstanceCommand};
+    use cairn_domain::instance::InstanceCommand;
     if !auth.is_site_admin() {
         return Err(ApiError::Forbidden(crate::error::NO_PERMISSION_FUNCTIONALITY.into()));
     }
@@ -91,17 +91,6 @@ pub async fn settings_edit(state: &AppState, auth: &Authed, req: &crate::handler
         name: "Could not edit the setting".into(),
         errors: json!({"value": ["Mandatory field not set."]}),
     })?;
-    let meta = crate::commands::CommandMeta::new("servers.settings_edit", auth.actor());
-    let role = auth.role.clone();
-    crate::commands::execute(
-        state,
-        &meta,
-        cairn_domain::stream::instance_stream(),
-        cairn_domain::stream::INSTANCE,
-        instance::evolve,
-        |s| Ok((instance::decide(s, &role, InstanceCommand::ChangeSetting { name: name.clone(), value: value.clone() })?, ())),
-    )
-    .await?;
-    state.instance.invalidate();
+    super::support::instance_command(state, auth, "servers.settings_edit", "edit the setting", InstanceCommand::ChangeSetting { name: name.clone(), value }).await?;
     Ok(Json(json!({"name": "Field updated", "message": "Field updated", "url": req.url})).into_response())
 }

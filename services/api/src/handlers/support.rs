@@ -362,3 +362,76 @@ pub async fn attach_correlations(state: &AppState, viewer: &Viewer, event: &mut 
     }
     Ok(())
 }
+
+/// The warninglist matcher for the instance's enabled lists and `MISP.warning_for_all`, compiled
+/// off the async threads when that set changed.
+///
+/// # Errors
+/// Database errors.
+pub async fn warninglists(state: &AppState) -> Result<std::sync::Arc<crate::warninglists::Matcher>, ApiError> {
+    let facts = state.instance.get(&state.pool).await?;
+    let for_all = crate::body::flag(facts.settings.get("MISP.warning_for_all")).unwrap_or(false);
+    if let Some(m) = state.reference.warninglists.cached(&facts.warninglists, for_all) {
+        return Ok(m);
+    }
+    let reference = state.reference.clone();
+    let enabled = facts.warninglists.clone();
+    tokio::task::spawn_blocking(move || reference.warninglists.matcher(&enabled, for_all))
+        .await
+        .map_err(|e| ApiError::Internal(format!("warninglist compilation failed: {e}")))
+}
+
+/// The warninglist catalogue, read off the async threads on first use.
+///
+/// # Errors
+/// The reading task failed.
+pub async fn warninglist_catalog(state: &AppState) -> Result<std::sync::Arc<crate::reference::Reference>, ApiError> {
+    let reference = state.reference.clone();
+    tokio::task::spawn_blocking(move || {
+        reference.warninglists.loaded();
+        reference
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("reading the warninglists failed: {e}")))
+}
+
+/// Runs a command on the instance stream; the domain checks the caller's permission. Returns the
+/// recorded changes.
+///
+/// # Errors
+/// Refusals (as MISP words them, `action` naming what failed), store errors.
+pub async fn instance_command(
+    state: &AppState,
+    auth: &Authed,
+    name: &'static str,
+    action: &str,
+    command: cairn_domain::instance::InstanceCommand,
+) -> Result<Vec<cairn_domain::Change>, ApiError> {
+    use cairn_domain::instance::{self, InstanceState};
+    let meta = CommandMeta::new(name, auth.actor());
+    let role = auth.role.clone();
+    let executed = commands::execute(state, &meta, stream::instance_stream(), stream::INSTANCE, instance::evolve, |s: &InstanceState| {
+        Ok((instance::decide(s, &role, command.clone()).map_err(|e| super::events::refusal(e, action))?, ()))
+    })
+    .await?;
+    Ok(executed.changes)
+}
+
+/// The warninglist matcher and catalogue a read needs for `view`, or `None` when there is nothing
+/// to do (the view asks for nothing, or no list is enabled).
+///
+/// # Errors
+/// Database errors.
+pub async fn warnings_for(
+    state: &AppState,
+    view: crate::warninglists::WarningsView,
+) -> Result<Option<(std::sync::Arc<crate::warninglists::Matcher>, std::sync::Arc<crate::reference::Reference>)>, ApiError> {
+    if !(view.annotate || view.enforce) {
+        return Ok(None);
+    }
+    let matcher = warninglists(state).await?;
+    if !matcher.is_active() {
+        return Ok(None);
+    }
+    Ok(Some((matcher, warninglist_catalog(state).await?)))
+}

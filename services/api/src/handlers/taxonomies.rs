@@ -3,12 +3,10 @@
 use super::support::{self, json, saved};
 use super::Request;
 use crate::auth::Authed;
-use crate::commands::{self, CommandMeta};
 use crate::error::{ApiError, NO_PERMISSION_FUNCTIONALITY};
 use crate::state::AppState;
 use axum::response::Response;
-use cairn_domain::instance::{self, InstanceCommand, InstanceState};
-use cairn_domain::stream;
+use cairn_domain::instance::InstanceCommand;
 use cairn_domain::taxonomy::Taxonomy;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -67,16 +65,7 @@ pub async fn view(state: &AppState, _auth: &Authed, req: &Request) -> Result<Res
 }
 
 async fn instance_command(state: &AppState, auth: &Authed, name: &'static str, command: InstanceCommand) -> Result<(), ApiError> {
-    if !auth.is_site_admin() {
-        return Err(ApiError::Forbidden(NO_PERMISSION_FUNCTIONALITY.into()));
-    }
-    let meta = CommandMeta::new(name, auth.actor());
-    let role = auth.role.clone();
-    commands::execute(state, &meta, stream::instance_stream(), stream::INSTANCE, instance::evolve, |s: &InstanceState| {
-        Ok((instance::decide(s, &role, command.clone())?, ()))
-    })
-    .await?;
-    Ok(())
+    support::instance_command(state, auth, name, "save Taxonomy", command).await.map(drop)
 }
 
 /// `POST /taxonomies/enable/{id}`.

@@ -367,6 +367,31 @@ impl Warninglists {
     }
 }
 
+impl Warninglists {
+    /// The hits of a bare value against every enabled list, whatever attribute types the lists
+    /// apply to (MISP's `warninglists/checkValue`); a value with `|` is checked per part.
+    pub fn check_value(&self, value: &str) -> Vec<Hit> {
+        let probes: Vec<Probe<'_>> = value.split('|').map(|v| Probe::new(v, self.mode)).collect();
+        let mut hits = Vec::new();
+        for list in self.lists.iter().filter(|l| l.enabled) {
+            for probe in &probes {
+                if let Some(matched) = list_match(list, probe) {
+                    hits.push(Hit {
+                        list: list.key.clone(),
+                        name: list.name.clone(),
+                        list_type: list.list_type,
+                        category: list.category.clone(),
+                        matched,
+                        value: probe.value.to_string(),
+                    });
+                    break;
+                }
+            }
+        }
+        hits
+    }
+}
+
 /// The entry of `list` that `probe` matches, as MISP reports it.
 fn list_match(list: &Warninglist, probe: &Probe<'_>) -> Option<String> {
     match &list.entries {
@@ -463,15 +488,57 @@ impl<'de: 'a, 'a> Deserialize<'de> for Entry<'a> {
     }
 }
 
-fn parse(key: &str, json: &str, mode: Mode) -> Result<Warninglist, WarninglistError> {
-    let file: ListFile<'_> = serde_json::from_str(json)
+/// A list as `warninglists/index` and `view` describe it, read without compiling its entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListInfo {
+    pub name: String,
+    pub description: String,
+    pub version: i64,
+    pub list_type: ListType,
+    /// `false_positive` (upstream lists) or `known`.
+    pub category: String,
+    /// Attribute types the list applies to; empty means all.
+    pub matching_attributes: Vec<String>,
+    /// How many entries the file holds.
+    pub entry_count: usize,
+    /// The entries in file order, when asked for.
+    pub entries: Vec<String>,
+}
+
+/// Reads a `list.json` for display: its description, its entry count and, with `with_entries`, the
+/// entries themselves.
+///
+/// # Errors
+/// As [`Warninglists::load`].
+pub fn read_info(key: &str, json: &str, with_entries: bool) -> Result<ListInfo, WarninglistError> {
+    let (file, list_type) = read_file(key, json)?;
+    let raw = file.list.0;
+    Ok(ListInfo {
+        name: file.name,
+        description: file.description,
+        version: file.version,
+        list_type,
+        category: file.category.unwrap_or_else(|| "false_positive".to_string()),
+        matching_attributes: file.matching_attributes,
+        entry_count: raw.len(),
+        entries: if with_entries { raw.into_iter().map(Cow::into_owned).collect() } else { Vec::new() },
+    })
+}
+
+fn read_file<'a>(key: &str, json: &'a str) -> Result<(ListFile<'a>, ListType), WarninglistError> {
+    let mut file: ListFile<'_> = serde_json::from_str(json)
         .map_err(|e| WarninglistError::Format { key: key.to_string(), reason: e.to_string() })?;
-    let type_name = match file.list_type {
+    let type_name = match std::mem::replace(&mut file.list_type, TypeField::Many(Vec::new())) {
         TypeField::One(t) => t,
         TypeField::Many(ts) => ts.into_iter().next().unwrap_or_default(),
     };
     let list_type = ListType::parse(&type_name)
         .ok_or_else(|| WarninglistError::UnknownType { key: key.to_string(), list_type: type_name.clone() })?;
+    Ok((file, list_type))
+}
+
+fn parse(key: &str, json: &str, mode: Mode) -> Result<Warninglist, WarninglistError> {
+    let (file, list_type) = read_file(key, json)?;
     let raw = file.list.0;
     let mut unusable = Vec::new();
     let entries = match list_type {

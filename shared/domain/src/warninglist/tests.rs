@@ -188,3 +188,29 @@ fn arbitrary_values_never_panic() {
         }
     }
 }
+
+#[test]
+fn read_info_describes_a_list_without_compiling_it() {
+    let info = read_info("cidr", CIDRS, false).expect("reads");
+    assert_eq!((info.name.as_str(), info.version, info.list_type, info.entry_count), ("Private", 1, ListType::Cidr, 3));
+    assert_eq!(info.category, "false_positive");
+    assert!(info.entries.is_empty());
+    let info = read_info("mails", MAILS, true).expect("reads");
+    assert_eq!(info.entries, ["amail.com", "guerrillamail.com"]);
+    assert!(info.matching_attributes.contains(&"email-dst".to_string()));
+    assert!(matches!(read_info("bad", r#"{"name": "x"}"#, false), Err(WarninglistError::Format { .. })));
+    let odd = r#"{"name": "n", "description": "d", "version": 1, "type": "fuzzy", "list": []}"#;
+    assert!(matches!(read_info("odd", odd, false), Err(WarninglistError::UnknownType { .. })));
+}
+
+#[test]
+fn check_value_ignores_the_attribute_types_and_splits_composites() {
+    let w = lists(Mode::Compat, &[("top", DOMAINS), ("cidr", CIDRS), ("hashes", HASHES)]);
+    let found = |v: &str| w.check_value(v).into_iter().map(|h| (h.list, h.matched)).collect::<Vec<_>>();
+    assert_eq!(found("d41d8cd98f00b204e9800998ecf8427e"), [("hashes".to_string(), "d41d8cd98f00b204e9800998ecf8427e".to_string())]);
+    assert_eq!(found("google.com|10.1.2.3"), [("top".to_string(), "google.com".to_string()), ("cidr".to_string(), "10.0.0.0/8".to_string())]);
+    assert!(found("example.org").is_empty());
+    let mut w = w;
+    w.set_enabled("hashes", false);
+    assert!(w.check_value("d41d8cd98f00b204e9800998ecf8427e").is_empty());
+}
