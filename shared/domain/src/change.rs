@@ -5,9 +5,10 @@
 //! old shapes are known), so replay of an old log always yields today's enum. Golden-JSON tests pin
 //! the serialized form of every variant: renaming a field fails CI.
 
-use crate::event::model::{Attribute, EventMeta, Object, ObjectReference, TagLink};
+use crate::event::model::{Attribute, Delegation, EventMeta, Object, ObjectReference, Post, Proposal, TagLink, Thread};
 use crate::instance::{Bootstrap, CorrelationExclusion, Regexp};
 use crate::sharing_group::{SharingGroup, SharingGroupOrg, SharingGroupServer};
+use crate::sighting::Sighting;
 use crate::tag::Tag;
 use crate::organisation::Organisation;
 use crate::user::{AuthKey, User};
@@ -133,6 +134,48 @@ pub enum Change {
     ReferenceAdded(ObjectReference),
     #[serde(rename = "object_reference.deleted.v1")]
     ReferenceDeleted { id: i64, hard: bool, timestamp: i64 },
+
+    // event: collaboration (the same stream; none of these is Event content, none unpublishes it)
+    /// Organisation `org_id` (user `user_id`) sent the Event's reporter a message (`events/contact`):
+    /// to the creator user only, or to the creator organisation.
+    #[serde(rename = "event.reporter_contacted.v1")]
+    EventReporterContacted { org_id: i64, user_id: i64, message: String, creator_only: bool, timestamp: i64 },
+    #[serde(rename = "proposal.added.v1")]
+    ProposalAdded(Proposal),
+    /// The proposal was applied: `attribute_id` is the attribute it created, changed or deleted (the
+    /// attribute change is in the same commit, just before).
+    #[serde(rename = "proposal.accepted.v1")]
+    ProposalAccepted { id: i64, attribute_id: i64, by_org_id: i64, by_user_id: i64, timestamp: i64 },
+    #[serde(rename = "proposal.discarded.v1")]
+    ProposalDiscarded { id: i64, by_org_id: i64, by_user_id: i64, timestamp: i64 },
+    #[serde(rename = "delegation.requested.v1")]
+    DelegationRequested(Delegation),
+    /// The target organisation took the Event over; the new ownership and distribution follow in an
+    /// `event.updated.v1` of the same commit (so every projector that follows Event metadata sees it).
+    #[serde(rename = "delegation.accepted.v1")]
+    DelegationAccepted { id: i64, by_org_id: i64, by_user_id: i64, timestamp: i64 },
+    /// Withdrawn by the requester or declined by the target.
+    #[serde(rename = "delegation.discarded.v1")]
+    DelegationDiscarded { id: i64, by_org_id: i64, by_user_id: i64, timestamp: i64 },
+    #[serde(rename = "thread.started.v1")]
+    ThreadStarted(Thread),
+    /// The Thread's last Post was deleted (MISP deletes the thread then).
+    #[serde(rename = "thread.deleted.v1")]
+    ThreadDeleted { id: i64, timestamp: i64 },
+    #[serde(rename = "post.added.v1")]
+    PostAdded(Post),
+    #[serde(rename = "post.edited.v1")]
+    PostEdited { id: i64, contents: String, date_modified: i64 },
+    #[serde(rename = "post.deleted.v1")]
+    PostDeleted { id: i64, by_user_id: i64, timestamp: i64 },
+
+    // sightings (one stream per Event, see `crate::sighting`)
+    #[serde(rename = "sighting.added.v1")]
+    SightingAdded(Sighting),
+    /// Deleted by its organisation (`sightings/delete`) or replaced by a newer expiration of the same
+    /// organisation on the same attribute.
+    #[serde(rename = "sighting.deleted.v1")]
+    SightingDeleted { id: i64, by_org_id: i64, by_user_id: i64, timestamp: i64 },
 }
 
 /// A change in its stored form.
@@ -547,6 +590,153 @@ mod tests {
         golden(
             Change::ReferenceDeleted { id: 55, hard: false, timestamp: 4 },
             json!({"type":"object_reference.deleted.v1","data":{"id":55,"hard":false,"timestamp":4}}),
+        );
+    }
+
+    fn proposal() -> Proposal {
+        Proposal {
+            id: 7,
+            uuid: Uuid::from_u128(99),
+            event_id: 12,
+            event_uuid: Uuid::from_u128(12),
+            old_id: 99,
+            event_org_id: 1,
+            category: "Network activity".into(),
+            attr_type: "ip-dst".into(),
+            value1: "1.2.3.4".into(),
+            value2: "".into(),
+            to_ids: false,
+            comment: "false positives on the proxy".into(),
+            disable_correlation: false,
+            first_seen: None,
+            last_seen: Some(1577836800000000),
+            proposal_to_delete: false,
+            org_id: 2,
+            user_id: 20,
+            email: "analyst@other.test".into(),
+            timestamp: 1700000002,
+            base_revision: 3,
+            base_timestamp: 1700000001,
+        }
+    }
+
+    #[test]
+    fn golden_proposal_changes() {
+        golden(
+            Change::ProposalAdded(proposal()),
+            json!({"type":"proposal.added.v1","data":{"id":7,"uuid":"00000000-0000-0000-0000-000000000063","event_id":12,
+                   "event_uuid":"00000000-0000-0000-0000-00000000000c","old_id":99,"event_org_id":1,"category":"Network activity",
+                   "type":"ip-dst","value1":"1.2.3.4","value2":"","to_ids":false,"comment":"false positives on the proxy",
+                   "disable_correlation":false,"first_seen":null,"last_seen":1577836800000000_i64,"proposal_to_delete":false,
+                   "org_id":2,"user_id":20,"email":"analyst@other.test","timestamp":1700000002,"base_revision":3,
+                   "base_timestamp":1700000001}}),
+        );
+        golden(
+            Change::ProposalAccepted { id: 7, attribute_id: 99, by_org_id: 1, by_user_id: 10, timestamp: 5 },
+            json!({"type":"proposal.accepted.v1","data":{"id":7,"attribute_id":99,"by_org_id":1,"by_user_id":10,"timestamp":5}}),
+        );
+        golden(
+            Change::ProposalDiscarded { id: 7, by_org_id: 2, by_user_id: 20, timestamp: 6 },
+            json!({"type":"proposal.discarded.v1","data":{"id":7,"by_org_id":2,"by_user_id":20,"timestamp":6}}),
+        );
+    }
+
+    #[test]
+    fn golden_delegation_changes() {
+        golden(
+            Change::DelegationRequested(Delegation {
+                id: 3,
+                event_id: 12,
+                org_id: 2,
+                requester_org_id: 1,
+                requester_user_id: 10,
+                message: "please publish".into(),
+                distribution: -1,
+                sharing_group_id: 0,
+                timestamp: 1700000003,
+            }),
+            json!({"type":"delegation.requested.v1","data":{"id":3,"event_id":12,"org_id":2,"requester_org_id":1,
+                   "requester_user_id":10,"message":"please publish","distribution":-1,"sharing_group_id":0,"timestamp":1700000003}}),
+        );
+        golden(
+            Change::DelegationAccepted { id: 3, by_org_id: 2, by_user_id: 20, timestamp: 7 },
+            json!({"type":"delegation.accepted.v1","data":{"id":3,"by_org_id":2,"by_user_id":20,"timestamp":7}}),
+        );
+        golden(
+            Change::DelegationDiscarded { id: 3, by_org_id: 1, by_user_id: 10, timestamp: 8 },
+            json!({"type":"delegation.discarded.v1","data":{"id":3,"by_org_id":1,"by_user_id":10,"timestamp":8}}),
+        );
+    }
+
+    #[test]
+    fn golden_discussion_and_contact_changes() {
+        golden(
+            Change::ThreadStarted(Thread {
+                id: 4,
+                event_id: 12,
+                title: "Discussion about Event #12 (phishing)".into(),
+                org_id: 2,
+                user_id: 20,
+                date_created: 9,
+            }),
+            json!({"type":"thread.started.v1","data":{"id":4,"event_id":12,"title":"Discussion about Event #12 (phishing)",
+                   "org_id":2,"user_id":20,"date_created":9}}),
+        );
+        golden(Change::ThreadDeleted { id: 4, timestamp: 10 }, json!({"type":"thread.deleted.v1","data":{"id":4,"timestamp":10}}));
+        golden(
+            Change::PostAdded(Post {
+                id: 8,
+                thread_id: 4,
+                event_id: 12,
+                user_id: 20,
+                org_id: 2,
+                contents: "1.2.3.4 is our proxy".into(),
+                post_id: 0,
+                date_created: 9,
+                date_modified: 9,
+            }),
+            json!({"type":"post.added.v1","data":{"id":8,"thread_id":4,"event_id":12,"user_id":20,"org_id":2,
+                   "contents":"1.2.3.4 is our proxy","post_id":0,"date_created":9,"date_modified":9}}),
+        );
+        golden(
+            Change::PostEdited { id: 8, contents: "edited".into(), date_modified: 11 },
+            json!({"type":"post.edited.v1","data":{"id":8,"contents":"edited","date_modified":11}}),
+        );
+        golden(
+            Change::PostDeleted { id: 8, by_user_id: 20, timestamp: 12 },
+            json!({"type":"post.deleted.v1","data":{"id":8,"by_user_id":20,"timestamp":12}}),
+        );
+        golden(
+            Change::EventReporterContacted { org_id: 2, user_id: 20, message: "about 1.2.3.4".into(), creator_only: true, timestamp: 13 },
+            json!({"type":"event.reporter_contacted.v1","data":{"org_id":2,"user_id":20,"message":"about 1.2.3.4",
+                   "creator_only":true,"timestamp":13}}),
+        );
+    }
+
+    #[test]
+    fn golden_sighting_changes() {
+        golden(
+            Change::SightingAdded(Sighting {
+                id: 21,
+                uuid: Uuid::from_u128(21),
+                event_id: 12,
+                event_uuid: Uuid::from_u128(12),
+                attribute_id: 99,
+                attribute_uuid: Uuid::from_u128(99),
+                org_id: 2,
+                user_id: 20,
+                sighting_type: 1,
+                source: "Testcases".into(),
+                date_sighting: 1700000004,
+            }),
+            json!({"type":"sighting.added.v1","data":{"id":21,"uuid":"00000000-0000-0000-0000-000000000015","event_id":12,
+                   "event_uuid":"00000000-0000-0000-0000-00000000000c","attribute_id":99,
+                   "attribute_uuid":"00000000-0000-0000-0000-000000000063","org_id":2,"user_id":20,"type":1,"source":"Testcases",
+                   "date_sighting":1700000004}}),
+        );
+        golden(
+            Change::SightingDeleted { id: 21, by_org_id: 2, by_user_id: 20, timestamp: 14 },
+            json!({"type":"sighting.deleted.v1","data":{"id":21,"by_org_id":2,"by_user_id":20,"timestamp":14}}),
         );
     }
 

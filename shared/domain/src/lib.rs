@@ -7,12 +7,14 @@
 //! - [`actor`]: who issues a command.
 //! - [`role`]: MISP's roles and permission flags (the six default roles).
 //! - [`instance`], [`organisation`], [`user`]: aggregates as `decide`/`evolve` pairs.
-//! - [`event`]: the MISP Event aggregate (Attributes, Objects, references, tag links); [`tag`]: tags;
+//! - [`event`]: the MISP Event aggregate (Attributes, Objects, references, tag links, and the
+//!   collaboration around them: Proposals, Delegation, the discussion, reporter contacts);
+//!   [`sighting`]: Sightings (a stream per Event beside it); [`tag`]: tags;
 //!   [`taxonomy`]: machine-tag vocabularies.
 //! - [`sharing_group`]: sharing groups (members, servers, extend).
 //! - [`sync_rules`]: MISP's push/pull distribution downgrades between instances.
 //! - [`correlation`]: what correlates (keys, exclusion patterns).
-//! - [`acl`]: the one access rule (who may see an Event, Object, Attribute).
+//! - [`acl`]: the one access rule (who may see an Event, Object, Attribute, Proposal, Post, Sighting).
 //! - [`types`]: MISP's type catalogue; [`value`]: value normalisation and validation.
 //! - [`freetext`]: indicators typed out of free text (MISP's freetext import, with a compat mode).
 //! - [`warninglist`]: MISP's warninglists (known false positives) and their matching.
@@ -29,6 +31,7 @@ pub mod instance;
 pub mod organisation;
 pub mod role;
 pub mod sharing_group;
+pub mod sighting;
 pub mod stream;
 pub mod sync_rules;
 pub mod tag;

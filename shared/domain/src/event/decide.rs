@@ -1,9 +1,11 @@
 //! Deciding Event commands: validation, MISP's rules (defaults, duplicates, timestamps, rights) and the
 //! changes they produce. Pure: ids, uuids, the clock and looked-up facts arrive in [`Context`] and the
-//! command.
+//! command. The collaboration commands (proposals, delegation, discussion, reporter contact) are
+//! decided in [`super::collaboration`] with the same building blocks.
 
 use super::draft::{AttributeDraft, EventDraft, ObjectDraft, ReferenceDraft, TagDraft, TagInfo};
 use super::model::{Attribute, EventMeta, Object, ObjectReference, TagLink};
+use super::collaboration;
 use super::state::EventState;
 use crate::acl::{self, AccessSettings, Viewer};
 use crate::actor::Actor;
@@ -114,6 +116,35 @@ pub enum EventCommand {
     DeleteReference { target: ElementRef, hard: bool },
     Tag { target: TagTarget, tag: TagInfo, local: bool, relationship_type: Option<String> },
     Untag { target: TagTarget, tag_id: i64 },
+
+    // Collaboration (decided in `super::collaboration`). Ids of new records come from `ids.proposal`,
+    // `ids.delegation`, `ids.thread`, `ids.post` (allocated by the edge).
+    /// `shadow_attributes/add/{event}`: propose a new attribute (type, category, value, to_ids, comment,
+    /// first_seen, last_seen, disable_correlation of the draft are read; the rest is ignored).
+    ProposeAttribute { id: i64, draft: AttributeDraft },
+    /// `shadow_attributes/edit/{attribute}`: propose an edit (at least one of the fields above).
+    ProposeEdit { id: i64, target: ElementRef, draft: AttributeDraft },
+    /// `shadow_attributes/delete/{attribute}`: propose the attribute's deletion.
+    ProposeDeletion { id: i64, target: ElementRef },
+    /// `shadow_attributes/accept/{id}`: `ids.attributes` needs one id for a new-attribute proposal.
+    AcceptProposal { id: i64, ids: IdPool },
+    /// `shadow_attributes/discard/{id}`.
+    DiscardProposal { id: i64 },
+    /// `event_delegations/delegateEvent/{event}`: `distribution` -1 (recipient decides) or 0–4.
+    RequestDelegation { id: i64, org_id: i64, distribution: i8, sharing_group_id: i64, message: String },
+    /// `event_delegations/acceptDelegation/{id}`.
+    AcceptDelegation { id: i64 },
+    /// `event_delegations/deleteDelegation/{id}`.
+    DiscardDelegation { id: i64 },
+    /// `posts/add/event/{event}` (and `/thread/{thread}`, `/post/{post}` = `reply_to`). `thread_id` is
+    /// used only if the Event has no Thread yet (the edge allocates one each time; unused ids are gaps).
+    AddPost { id: i64, thread_id: i64, contents: String, reply_to: Option<i64> },
+    /// `posts/edit/{post}`.
+    EditPost { id: i64, contents: String },
+    /// `posts/delete/{post}`.
+    DeletePost { id: i64 },
+    /// `events/contact/{event}`.
+    ContactReporter { message: String, creator_only: bool },
 }
 
 /// What a command produced: the changes, and per-element errors of a partially accepted batch
@@ -124,7 +155,7 @@ pub struct Decision {
     pub errors: Vec<(String, DomainError)>,
 }
 
-fn invalid(field: &str, reason: impl Into<String>) -> DomainError {
+pub(super) fn invalid(field: &str, reason: impl Into<String>) -> DomainError {
     DomainError::invalid(field, reason)
 }
 
@@ -144,13 +175,18 @@ fn not_found() -> DomainError {
     DomainError::NotFound("Invalid event".into())
 }
 
-/// The live, visible Event, or NotFound (an invisible Event looks exactly like a missing one).
-fn visible_meta<'s>(state: &'s EventState, ctx: &Context<'_>) -> Result<&'s EventMeta, DomainError> {
-    let meta = state.live().ok_or_else(not_found)?;
-    if acl::event_visible(ctx.viewer, &meta.access(), &ctx.access) { Ok(meta) } else { Err(not_found()) }
+/// The Event's access fields with its pending delegate (see [`EventState::access`]).
+pub(super) fn event_access(state: &EventState, meta: &EventMeta) -> acl::EventAccess {
+    state.access().unwrap_or_else(|| meta.access())
 }
 
-fn check_distribution(ctx: &Context<'_>, field: &str, distribution: u8, sg: i64, max: u8) -> Result<i64, DomainError> {
+/// The live, visible Event, or NotFound (an invisible Event looks exactly like a missing one).
+pub(super) fn visible_meta<'s>(state: &'s EventState, ctx: &Context<'_>) -> Result<&'s EventMeta, DomainError> {
+    let meta = state.live().ok_or_else(not_found)?;
+    if acl::event_visible(ctx.viewer, &event_access(state, meta), &ctx.access) { Ok(meta) } else { Err(not_found()) }
+}
+
+pub(super) fn check_distribution(ctx: &Context<'_>, field: &str, distribution: u8, sg: i64, max: u8) -> Result<i64, DomainError> {
     if distribution > max {
         return Err(invalid(field, format!("Options: 0..{max}.")));
     }
@@ -164,7 +200,7 @@ fn check_distribution(ctx: &Context<'_>, field: &str, distribution: u8, sg: i64,
     }
 }
 
-fn check_seen(first: Option<i64>, last: Option<i64>) -> Result<(), DomainError> {
+pub(super) fn check_seen(first: Option<i64>, last: Option<i64>) -> Result<(), DomainError> {
     match (first, last) {
         (Some(f), Some(l)) if l < f => Err(invalid("last_seen", "last_seen must be later than or equal to first_seen.")),
         _ => Ok(()),
@@ -206,7 +242,7 @@ fn link(t: &TagDraft) -> TagLink {
 }
 
 /// Builds a new Attribute from a draft: MISP's defaults, type/category checks, value normalisation.
-fn new_attribute(
+pub(super) fn new_attribute(
     ctx: &Context<'_>,
     meta: &EventMeta,
     draft: &AttributeDraft,
@@ -271,7 +307,7 @@ fn new_attribute(
 }
 
 /// MISP's uniqueness rule for a standalone, live attribute that is being written.
-fn check_duplicate(state: &EventState, next: &Attribute) -> Result<(), DomainError> {
+pub(super) fn check_duplicate(state: &EventState, next: &Attribute) -> Result<(), DomainError> {
     if next.object_id != 0 || next.deleted {
         return Ok(());
     }
@@ -281,9 +317,10 @@ fn check_duplicate(state: &EventState, next: &Attribute) -> Result<(), DomainErr
     }
 }
 
-/// Applies an edit draft to an attribute. `None` when nothing changes.
-fn patch_attribute(ctx: &Context<'_>, current: &Attribute, draft: &AttributeDraft) -> Result<Option<Attribute>, DomainError> {
-    let mut next = current.clone();
+/// Applies the content fields of a draft (type, category, value, to_ids, comment, disable_correlation,
+/// first_seen, last_seen) to `next`, a copy of `current`, with the same validation as attribute edits.
+/// Shared by attribute edits and edit proposals.
+pub(super) fn patch_content(ctx: &Context<'_>, current: &Attribute, next: &mut Attribute, draft: &AttributeDraft) -> Result<(), DomainError> {
     let type_changed = draft.attr_type.as_deref().is_some_and(|t| t.trim() != current.attr_type);
     if let Some(t) = draft.attr_type.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
         if !ctx.catalogue.is_type(t) {
@@ -313,13 +350,6 @@ fn patch_attribute(ctx: &Context<'_>, current: &Attribute, draft: &AttributeDraf
     if let Some(v) = &draft.comment {
         next.comment = v.clone();
     }
-    if let Some(d) = draft.distribution {
-        next.distribution = d;
-        next.sharing_group_id = draft.sharing_group_id.unwrap_or(current.sharing_group_id);
-    } else if let Some(sg) = draft.sharing_group_id {
-        next.sharing_group_id = sg;
-    }
-    next.sharing_group_id = check_distribution(ctx, "distribution", next.distribution, next.sharing_group_id, 5)?;
     if let Some(v) = draft.disable_correlation {
         next.disable_correlation = v;
     }
@@ -329,7 +359,20 @@ fn patch_attribute(ctx: &Context<'_>, current: &Attribute, draft: &AttributeDraf
     if let Some(v) = draft.last_seen {
         next.last_seen = v;
     }
-    check_seen(next.first_seen, next.last_seen)?;
+    check_seen(next.first_seen, next.last_seen)
+}
+
+/// Applies an edit draft to an attribute. `None` when nothing changes.
+fn patch_attribute(ctx: &Context<'_>, current: &Attribute, draft: &AttributeDraft) -> Result<Option<Attribute>, DomainError> {
+    let mut next = current.clone();
+    patch_content(ctx, current, &mut next, draft)?;
+    if let Some(d) = draft.distribution {
+        next.distribution = d;
+        next.sharing_group_id = draft.sharing_group_id.unwrap_or(current.sharing_group_id);
+    } else if let Some(sg) = draft.sharing_group_id {
+        next.sharing_group_id = sg;
+    }
+    next.sharing_group_id = check_distribution(ctx, "distribution", next.distribution, next.sharing_group_id, 5)?;
     if next.object_id != 0 {
         if let Some(r) = draft.object_relation.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
             next.object_relation = Some(r.to_string());
@@ -353,22 +396,43 @@ fn patch_attribute(ctx: &Context<'_>, current: &Attribute, draft: &AttributeDraf
 
 /// Accumulates the changes of one decision and keeps a working copy of the state so later steps see
 /// earlier ones (duplicates, ids).
-struct Work<'s> {
-    state: std::borrow::Cow<'s, EventState>,
-    changes: Vec<Change>,
+pub(super) struct Work<'s> {
+    pub(super) state: std::borrow::Cow<'s, EventState>,
+    pub(super) changes: Vec<Change>,
     errors: Vec<(String, DomainError)>,
     /// A non-local change happened: the Event must be touched (timestamp, unpublished).
     touched: bool,
     meta_updated: bool,
 }
 
+/// Records about the Event that are not its content: they never move its timestamp nor unpublish it
+/// (MISP: proposing, discussing, delegating, contacting leave the Event as it is).
+fn is_collaboration_record(change: &Change) -> bool {
+    matches!(
+        change,
+        Change::EventReporterContacted { .. }
+            | Change::ProposalAdded(_)
+            | Change::ProposalAccepted { .. }
+            | Change::ProposalDiscarded { .. }
+            | Change::DelegationRequested(_)
+            | Change::DelegationAccepted { .. }
+            | Change::DelegationDiscarded { .. }
+            | Change::ThreadStarted(_)
+            | Change::ThreadDeleted { .. }
+            | Change::PostAdded(_)
+            | Change::PostEdited { .. }
+            | Change::PostDeleted { .. }
+    )
+}
+
 impl<'s> Work<'s> {
-    fn new(state: &'s EventState) -> Self {
+    pub(super) fn new(state: &'s EventState) -> Self {
         Self { state: std::borrow::Cow::Borrowed(state), changes: Vec::new(), errors: Vec::new(), touched: false, meta_updated: false }
     }
 
-    fn push(&mut self, change: Change) {
-        let local_only = matches!(&change, Change::EventTagged(l) if l.local)
+    pub(super) fn push(&mut self, change: Change) {
+        let local_only = is_collaboration_record(&change)
+            || matches!(&change, Change::EventTagged(l) if l.local)
             || matches!(&change, Change::EventUntagged { local: true, .. })
             || matches!(&change, Change::AttributeTagged { tag, .. } if tag.local)
             || matches!(&change, Change::AttributeUntagged { local: true, .. });
@@ -388,7 +452,7 @@ impl<'s> Work<'s> {
     }
 
     /// Closes the decision: MISP's unpublish-on-change (`EventTouched`) unless metadata was rewritten.
-    fn finish(mut self, ctx: &Context<'_>) -> Decision {
+    pub(super) fn finish(mut self, ctx: &Context<'_>) -> Decision {
         if self.touched && !self.meta_updated {
             self.push(Change::EventTouched { timestamp: ctx.now });
         }
@@ -398,7 +462,7 @@ impl<'s> Work<'s> {
 
 /// Adds one attribute (standalone or in an object), applying the duplicate rule. `break_on_duplicate`
 /// false turns a duplicate into a touch of the existing copy (MISP's `breakOnDuplicate:0`).
-fn add_attribute(
+pub(super) fn add_attribute(
     ctx: &Context<'_>,
     work: &mut Work<'_>,
     draft: &AttributeDraft,
@@ -576,7 +640,7 @@ fn add_reference(ctx: &Context<'_>, work: &mut Work<'_>, object_id: i64, draft: 
     Ok(())
 }
 
-fn find_attribute<'s>(state: &'s EventState, target: &ElementRef) -> Option<&'s super::model::Attribute> {
+pub(super) fn find_attribute<'s>(state: &'s EventState, target: &ElementRef) -> Option<&'s super::model::Attribute> {
     match target {
         ElementRef::Id(id) => state.attributes.get(id),
         ElementRef::Uuid(u) => state.attribute_by_uuid(u),
@@ -591,7 +655,7 @@ fn find_object<'s>(state: &'s EventState, target: &ElementRef) -> Option<&'s Obj
 }
 
 /// Soft or hard deletion of an attribute (and MISP's side effect: references to it are soft-deleted).
-fn delete_attribute(ctx: &Context<'_>, work: &mut Work<'_>, id: i64, hard: bool) {
+pub(super) fn delete_attribute(ctx: &Context<'_>, work: &mut Work<'_>, id: i64, hard: bool) {
     let refs: Vec<i64> = work
         .state
         .references
@@ -749,7 +813,7 @@ fn merge_event_tags(ctx: &Context<'_>, work: &mut Work<'_>, tags: &[TagDraft]) -
     Ok(())
 }
 
-fn validate_meta(ctx: &Context<'_>, meta: &EventMeta) -> Result<(), DomainError> {
+pub(super) fn validate_meta(ctx: &Context<'_>, meta: &EventMeta) -> Result<(), DomainError> {
     if meta.info.trim().is_empty() {
         return Err(invalid("info", "Info cannot be empty."));
     }
@@ -1021,7 +1085,7 @@ pub fn decide(state: &EventState, ctx: &Context<'_>, command: EventCommand) -> R
         EventCommand::EditObject { target, mut draft, mut ids } => {
             let meta = visible_meta(state, ctx)?.clone();
             let current = find_object(state, &target).cloned().ok_or_else(|| DomainError::NotFound("Invalid object".into()))?;
-            if !acl::object_visible(ctx.viewer, &meta.access(), &current.access(), &ctx.access) {
+            if !acl::object_visible(ctx.viewer, &event_access(state, &meta), &current.access(), &ctx.access) {
                 return Err(DomainError::NotFound("Invalid object".into()));
             }
             if !can_modify(ctx, &meta) {
@@ -1036,7 +1100,7 @@ pub fn decide(state: &EventState, ctx: &Context<'_>, command: EventCommand) -> R
         EventCommand::DeleteObject { target, hard } => {
             let meta = visible_meta(state, ctx)?.clone();
             let current = find_object(state, &target).cloned().ok_or_else(|| DomainError::NotFound("Invalid object".into()))?;
-            if !acl::object_visible(ctx.viewer, &meta.access(), &current.access(), &ctx.access) {
+            if !acl::object_visible(ctx.viewer, &event_access(state, &meta), &current.access(), &ctx.access) {
                 return Err(DomainError::NotFound("Invalid object".into()));
             }
             if !can_modify(ctx, &meta) {
@@ -1141,6 +1205,20 @@ pub fn decide(state: &EventState, ctx: &Context<'_>, command: EventCommand) -> R
             }
             Ok(work.finish(ctx))
         }
+        EventCommand::ProposeAttribute { id, draft } => collaboration::propose_attribute(state, ctx, id, &draft),
+        EventCommand::ProposeEdit { id, target, draft } => collaboration::propose_edit(state, ctx, id, &target, &draft),
+        EventCommand::ProposeDeletion { id, target } => collaboration::propose_deletion(state, ctx, id, &target),
+        EventCommand::AcceptProposal { id, mut ids } => collaboration::accept_proposal(state, ctx, id, &mut ids),
+        EventCommand::DiscardProposal { id } => collaboration::discard_proposal(state, ctx, id),
+        EventCommand::RequestDelegation { id, org_id, distribution, sharing_group_id, message } => {
+            collaboration::request_delegation(state, ctx, id, org_id, distribution, sharing_group_id, message)
+        }
+        EventCommand::AcceptDelegation { id } => collaboration::accept_delegation(state, ctx, id),
+        EventCommand::DiscardDelegation { id } => collaboration::discard_delegation(state, ctx, id),
+        EventCommand::AddPost { id, thread_id, contents, reply_to } => collaboration::add_post(state, ctx, id, thread_id, &contents, reply_to),
+        EventCommand::EditPost { id, contents } => collaboration::edit_post(state, ctx, id, &contents),
+        EventCommand::DeletePost { id } => collaboration::delete_post(state, ctx, id),
+        EventCommand::ContactReporter { message, creator_only } => collaboration::contact_reporter(state, ctx, &message, creator_only),
     }
 }
 
@@ -1155,7 +1233,7 @@ fn touch_attribute(ctx: &Context<'_>, work: &mut Work<'_>, id: i64) {
 }
 
 /// Editing an object's attribute bumps the object's timestamp (MISP).
-fn touch_object_of(ctx: &Context<'_>, work: &mut Work<'_>, object_id: i64) {
+pub(super) fn touch_object_of(ctx: &Context<'_>, work: &mut Work<'_>, object_id: i64) {
     if object_id == 0 || !work.touched {
         return;
     }
@@ -1170,5 +1248,5 @@ fn touch_object_of(ctx: &Context<'_>, work: &mut Work<'_>, object_id: i64) {
 /// Whether an attribute (and its object) is visible to the actor inside a visible Event.
 pub fn element_visible(ctx: &Context<'_>, state: &EventState, meta: &EventMeta, a: &Attribute) -> bool {
     let object = (a.object_id != 0).then(|| state.objects.get(&a.object_id).map(|o| o.access())).flatten();
-    acl::attribute_visible(ctx.viewer, &meta.access(), &a.access(), object.as_ref(), &ctx.access)
+    acl::attribute_visible(ctx.viewer, &event_access(state, meta), &a.access(), object.as_ref(), &ctx.access)
 }

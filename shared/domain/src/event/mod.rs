@@ -1,11 +1,15 @@
 //! The Event aggregate: one stream per MISP Event (keyed by its uuid) holding the Event, its
-//! Attributes, Objects, Object references and tag links.
+//! Attributes, Objects, Object references and tag links, and the collaboration around it (Proposals,
+//! the pending Delegation, the discussion, reporter contacts). Its Sightings have a stream of their
+//! own ([`crate::sighting`]).
 //!
 //! - [`model`]: the records the changes carry.
 //! - [`draft`]: what a request asks for (parsed, not yet validated).
 //! - [`decide`]: commands → changes, with MISP's rules.
+//! - [`collaboration`]: the collaboration commands' rules, and who is notified of what.
 //! - [`state`]: the folded state and `evolve`.
 
+pub mod collaboration;
 pub mod decide;
 pub mod draft;
 pub mod model;
@@ -13,6 +17,7 @@ pub mod state;
 
 pub use decide::{Context, Decision, ElementRef, EventCommand, IdPool, TagTarget, TemplateBook, TemplateRule, decide};
 pub use draft::{AttributeDraft, EventDraft, ObjectDraft, ReferenceDraft, TagDraft, TagInfo};
-pub use model::{Attribute, EventMeta, Object, ObjectReference, TagLink};
+pub use collaboration::{Recipient, recipients};
+pub use model::{Attribute, Delegation, EventMeta, Object, ObjectReference, Post, Proposal, TagLink, Thread};
 pub use state::{EventState, evolve};
 #[cfg(test)] mod tests;

@@ -1,6 +1,7 @@
 //! An Event's state folded from its stream, and `evolve`.
 
-use super::model::{Attribute, EventMeta, Object, ObjectReference, TagLink};
+use super::model::{Attribute, Delegation, EventMeta, Object, ObjectReference, Post, Proposal, TagLink, Thread};
+use crate::acl::EventAccess;
 use crate::change::Change;
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
@@ -23,6 +24,17 @@ pub struct EventState {
     pub references: BTreeMap<i64, ObjectReference>,
     pub reference_ids: HashMap<Uuid, i64>,
     duplicates: HashMap<DuplicateKey, i64>,
+    /// How many times each attribute's content changed (added = 1); see [`Self::attribute_revision`].
+    revisions: HashMap<i64, u64>,
+    /// Pending Proposals by id. Accepted and discarded ones leave the state (the stream and the
+    /// `rm.shadow_attributes` read model keep them).
+    pub proposals: BTreeMap<i64, Proposal>,
+    /// The pending Delegation request, if any (MISP allows one per Event).
+    pub delegation: Option<Delegation>,
+    /// The Event's discussion Thread, once its first Post exists (gone again when its last Post is deleted).
+    pub thread: Option<Thread>,
+    /// The Thread's live Posts by id.
+    pub posts: BTreeMap<i64, Post>,
 }
 
 pub fn duplicate_key(a: &Attribute) -> DuplicateKey {
@@ -33,6 +45,26 @@ impl EventState {
     /// The live Event (exists and not deleted).
     pub fn live(&self) -> Option<&EventMeta> {
         self.meta.as_ref().filter(|_| !self.deleted)
+    }
+
+    /// The Event's access fields, including the organisation a pending Delegation targets. Every
+    /// visibility decision on a folded Event goes through this.
+    pub fn access(&self) -> Option<EventAccess> {
+        let meta = self.meta.as_ref()?;
+        Some(EventAccess { delegate_org_id: self.delegation.as_ref().map_or(0, |d| d.org_id), ..meta.access() })
+    }
+
+    /// An attribute's revision: 1 when added, plus one for every later change of its record (edit,
+    /// deletion, restoration, a non-local tag). Local tag links are not content (they do not move MISP
+    /// timestamps either). 0 for an unknown attribute. Beyond MISP, and unlike the attribute's
+    /// `timestamp` (seconds, sometimes client-supplied) it cannot stand still across two edits: a
+    /// Proposal records it as its base and acceptance compares.
+    pub fn attribute_revision(&self, id: i64) -> u64 {
+        self.revisions.get(&id).copied().unwrap_or(0)
+    }
+
+    fn revise(&mut self, id: i64) {
+        *self.revisions.entry(id).or_insert(0) += 1;
     }
 
     /// The standalone, non-deleted attribute with the same type, category and value, if any.
@@ -105,9 +137,13 @@ pub fn evolve(mut state: EventState, change: &Change) -> EventState {
             state.tags.push(link.clone());
         }
         Change::EventUntagged { tag_id, .. } => state.tags.retain(|t| t.tag_id != *tag_id),
-        Change::AttributeAdded(a) | Change::AttributeUpdated(a) => state.put_attribute(a.clone()),
+        Change::AttributeAdded(a) | Change::AttributeUpdated(a) => {
+            state.revise(a.id);
+            state.put_attribute(a.clone());
+        }
         Change::AttributeDeleted { id, hard, timestamp } => {
             if let Some(a) = state.attributes.get(id).cloned() {
+                state.revise(*id);
                 state.unindex_attribute(&a);
                 if *hard {
                     state.attributes.remove(id);
@@ -120,6 +156,7 @@ pub fn evolve(mut state: EventState, change: &Change) -> EventState {
         }
         Change::AttributeRestored { id, timestamp } => {
             if let Some(mut a) = state.attributes.get(id).cloned() {
+                state.revise(*id);
                 a.deleted = false;
                 a.timestamp = *timestamp;
                 state.put_attribute(a);
@@ -129,11 +166,17 @@ pub fn evolve(mut state: EventState, change: &Change) -> EventState {
             if let Some(a) = state.attributes.get_mut(attribute_id) {
                 a.tags.retain(|t| t.tag_id != tag.tag_id);
                 a.tags.push(tag.clone());
+                if !tag.local {
+                    state.revise(*attribute_id);
+                }
             }
         }
-        Change::AttributeUntagged { attribute_id, tag_id, .. } => {
+        Change::AttributeUntagged { attribute_id, tag_id, local } => {
             if let Some(a) = state.attributes.get_mut(attribute_id) {
                 a.tags.retain(|t| t.tag_id != *tag_id);
+                if !local {
+                    state.revise(*attribute_id);
+                }
             }
         }
         Change::ObjectAdded(o) | Change::ObjectUpdated(o) => {
@@ -163,6 +206,35 @@ pub fn evolve(mut state: EventState, change: &Change) -> EventState {
                 r.deleted = true;
                 r.timestamp = *timestamp;
             }
+        }
+        Change::ProposalAdded(p) => {
+            state.proposals.insert(p.id, p.clone());
+        }
+        Change::ProposalAccepted { id, .. } | Change::ProposalDiscarded { id, .. } => {
+            state.proposals.remove(id);
+        }
+        Change::DelegationRequested(d) => state.delegation = Some(d.clone()),
+        Change::DelegationAccepted { id, .. } | Change::DelegationDiscarded { id, .. }
+            if state.delegation.as_ref().is_some_and(|d| d.id == *id) =>
+        {
+            state.delegation = None;
+        }
+        Change::ThreadStarted(t) => state.thread = Some(t.clone()),
+        Change::ThreadDeleted { id, .. } if state.thread.as_ref().is_some_and(|t| t.id == *id) => {
+            state.thread = None;
+            state.posts.clear();
+        }
+        Change::PostAdded(p) => {
+            state.posts.insert(p.id, p.clone());
+        }
+        Change::PostEdited { id, contents, date_modified } => {
+            if let Some(p) = state.posts.get_mut(id) {
+                p.contents = contents.clone();
+                p.date_modified = *date_modified;
+            }
+        }
+        Change::PostDeleted { id, .. } => {
+            state.posts.remove(id);
         }
         _ => {}
     }

@@ -2646,3 +2646,6 @@ fn every_accepted_decision_folds_into_a_consistent_state() {
     assert_eq!(state.attribute_by_uuid(&draft_uuid(2)).map(|a| a.tags.clone()), Some(vec![global(5)]));
     assert!(state.duplicate_of(&attribute(0, "ip-dst", "Network activity", "198.51.100.7")).is_some());
 }
+
+mod collaboration;
+mod sightings;
