@@ -139,15 +139,18 @@ pub fn extract_with(text: &[u8], options: &Options<'_>) -> Vec<Candidate> {
     };
     let cx = Ctx { mode: options.mode, tlds: options.tlds, vendors: &vendors };
     let text = tokenize::decode(text);
-    let mut out = Collector::default();
     if php::is_empty(&text) {
-        return out.done();
+        return Vec::new();
     }
     let json_start = text.starts_with('{') || (cx.mode == Mode::Default && text.starts_with('['));
     if let Some(leaves) = json_start.then(|| json::leaves(&text)).flatten() {
-        for leaf in &leaves {
+        // Every token is a slice of a leaf or of its normalised text, so both live as long as
+        // the collector that remembers them.
+        let normalised: Vec<String> = leaves.iter().map(|leaf| tokenize::normalise_for(cx.mode, leaf)).collect();
+        let mut out = Collector::with_capacity(leaves.len());
+        for (leaf, norm) in leaves.iter().zip(&normalised) {
             out.add(leaf, &cx);
-            tokens(leaf, &cx, &mut |token| {
+            tokens(norm, &cx, &mut |token| {
                 if token != leaf {
                     out.add(token, &cx);
                 }
@@ -155,24 +158,27 @@ pub fn extract_with(text: &[u8], options: &Options<'_>) -> Vec<Candidate> {
         }
         return out.done();
     }
-    tokens(&text, &cx, &mut |token| out.add(token, &cx));
+    let normalised = tokenize::normalise_for(cx.mode, &text);
+    let mut out = Collector::with_capacity(normalised.len() / 64);
+    tokens(&normalised, &cx, &mut |token| out.add(token, &cx));
     out.done()
 }
 
-fn tokens(text: &str, cx: &Ctx<'_>, emit: &mut dyn FnMut(&str)) {
+/// The tokens of already normalised text ([`tokenize::normalise_for`]), each a slice of it.
+fn tokens<'t>(normalised: &'t str, cx: &Ctx<'_>, emit: &mut dyn FnMut(&'t str)) {
     match cx.mode {
-        Mode::Compat => tokenize::misp(text, emit),
-        Mode::Default => tokenize::markup_aware(text, cx, emit),
+        Mode::Compat => tokenize::misp(normalised, emit),
+        Mode::Default => tokenize::markup_aware(normalised, cx, emit),
     }
 }
 
-/// Resolved candidates, de-duplicated on the value, in order.
-#[derive(Default)]
-struct Collector {
+/// Resolved candidates, de-duplicated on the value, in order. Tokens are borrowed from the text
+/// being read, so remembering one costs no allocation.
+struct Collector<'t> {
     seen: HashSet<String, BuildHasherDefault<FxHasher>>,
     /// Tokens resolved already: resolution is a pure function of the token, so a repeated token
     /// (a hash in a table and again in prose) is skipped without resolving it again.
-    tokens: HashSet<String, BuildHasherDefault<FxHasher>>,
+    tokens: HashSet<&'t str, BuildHasherDefault<FxHasher>>,
     out: Vec<Candidate>,
 }
 
@@ -201,15 +207,24 @@ impl Hasher for FxHasher {
     }
 }
 
-impl Collector {
+impl<'t> Collector<'t> {
+    /// Room for about `tokens` distinct tokens, so the set rarely grows while reading.
+    fn with_capacity(tokens: usize) -> Self {
+        Self {
+            seen: HashSet::with_capacity_and_hasher(tokens / 4, BuildHasherDefault::default()),
+            tokens: HashSet::with_capacity_and_hasher(tokens, BuildHasherDefault::default()),
+            out: Vec::new(),
+        }
+    }
+
     /// MISP's per-token steps: trim `'".,()` and whitespace, skip PHP-empty tokens, resolve,
-    /// keep the first of each value.
-    fn add(&mut self, token: &str, cx: &Ctx<'_>) {
-        let token = token.trim_matches(php::TOKEN_TRIM);
-        if php::is_empty(token) || self.tokens.contains(token) {
+    /// keep the first of each value. Tokens no step can type (most words of prose) are dropped
+    /// before the cache: checking them is cheaper than remembering them.
+    fn add(&mut self, token: &'t str, cx: &Ctx<'_>) {
+        let token = php::trim_token(token);
+        if php::is_empty(token) || resolve::plain_word(token) || !self.tokens.insert(token) {
             return;
         }
-        self.tokens.insert(token.to_string());
         let Some(r) = resolve::resolve(token, cx) else { return };
         if self.seen.contains(&r.value) {
             return;

@@ -5,8 +5,17 @@
 //! Every function reads its input a bounded number of times: nothing here backtracks, so a
 //! megabyte-long token costs a few linear passes.
 
-/// The characters MISP trims from each token: PHP's whitespace set plus `'".,()`.
-pub(crate) const TOKEN_TRIM: &[char] = &['\'', '"', '.', ',', '(', ')', ' ', '\t', '\n', '\r', '\0', '\u{0B}'];
+/// `s` without the characters MISP trims from each token (PHP's whitespace set plus `'".,()`).
+/// Every one is ASCII, so the ends are read byte by byte without decoding characters (this runs
+/// on every token).
+pub(crate) fn trim_token(s: &str) -> &str {
+    let is_trim = |b: &u8| matches!(b, b'\'' | b'"' | b'.' | b',' | b'(' | b')' | b' ' | b'\t' | b'\n' | b'\r' | b'\0' | 0x0B);
+    let b = s.as_bytes();
+    let start = b.iter().position(|c| !is_trim(c)).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !is_trim(c)).map_or(start, |i| i + 1);
+    // Both ends fall next to ASCII bytes or the ends of `s`, so they are character boundaries.
+    &s[start..end]
+}
 
 /// PHP's `empty()` on a string: `""` and `"0"`.
 pub(crate) fn is_empty(s: &str) -> bool {
@@ -31,7 +40,7 @@ pub(crate) fn ctype_digit(s: &str) -> bool {
 /// PHP 8's `is_numeric` on a string: optional surrounding whitespace, a sign, digits with an
 /// optional fraction (or `.digits`), an optional exponent. No hex, no `inf`/`nan`.
 pub(crate) fn is_numeric(v: &str) -> bool {
-    let v = v.trim_matches([' ', '\t', '\n', '\r', '\u{0B}', '\u{0C}']);
+    let v = v.trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\r' | '\u{0B}' | '\u{0C}'));
     let unsigned = v.strip_prefix(['+', '-']).unwrap_or(v);
     let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
         Some(i) => (&unsigned[..i], Some(&unsigned[i + 1..])),

@@ -11,8 +11,8 @@ use crate::value;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Resolved {
     pub(crate) value: String,
-    /// Ordered, the first is the preferred type.
-    pub(crate) types: Vec<&'static str>,
+    /// Ordered, the first is the preferred type (mostly one of the constant lists, so borrowed).
+    pub(crate) types: Cow<'static, [&'static str]>,
     /// MISP's `default_type` (differs from `types[0]` only for e-mail addresses).
     pub(crate) default_type: &'static str,
     /// `On port N` when a trailing port was taken off.
@@ -55,39 +55,125 @@ fn hex_hash_types(len: usize) -> Option<(&'static [&'static str], &'static [&'st
     })
 }
 
-fn one(value: impl Into<String>, types: &[&'static str], comment: Option<String>) -> Resolved {
-    let types = types.to_vec();
+fn one(value: impl Into<String>, types: impl Into<Cow<'static, [&'static str]>>, comment: Option<String>) -> Resolved {
+    let types = types.into();
     let default_type = if types[0] == "email" { "email-src" } else { types[0] };
     Resolved { value: value.into(), types, default_type, comment }
 }
 
 fn single(value: impl Into<String>, t: &'static str) -> Resolved {
-    one(value, &[t], None)
+    one(value, vec![t], None)
+}
+
+/// Whether no step can type `raw` because it is a short plain word, as most tokens of prose are:
+/// the shortest typed values without punctuation are `AS…` numbers, Bitcoin addresses (14+) and
+/// hashes (32+).
+pub(crate) fn plain_word(raw: &str) -> bool {
+    raw.len() < 14 && raw.bytes().all(|b| b.is_ascii_alphanumeric()) && !raw.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("as"))
+}
+
+/// What one pass over a token's bytes tells the steps below, so that each step that cannot apply
+/// is skipped without searching the token again (most tokens could only ever match one or two).
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    dot: bool,
+    colons: usize,
+    dash: bool,
+    pipe: bool,
+    backslash: bool,
+    /// A `[`, `(` or `{`: the token may be defanged.
+    bracket: bool,
+    /// Non-empty and only hex digits: a hash candidate.
+    all_hex: bool,
+    /// Only characters an IP address step can accept (see [`IP_CHAR`]).
+    ip_chars: bool,
+}
+
+/// Bits of [`BYTE_BITS`].
+const DOT: u16 = 1;
+const COLON: u16 = 2;
+const DASH: u16 = 4;
+const PIPE: u16 = 8;
+const BACKSLASH: u16 = 16;
+const BRACKET: u16 = 32;
+const HEX: u16 = 64;
+/// The bytes an IP step (0 and 7) can accept: hex digits, `.` and `:`, the brackets of `[v6]`, a
+/// `/prefix` (compat: any PHP number, so signs too) and the whitespace PHP's filters trim. A token
+/// with any other byte is no IP address, so the PHP filters need not run on it.
+const IP_CHAR: u16 = 128;
+
+/// What each byte value is, for [`Shape::of`]'s single table-driven pass.
+static BYTE_BITS: [u16; 256] = {
+    let mut t = [0u16; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let mut bits = match b {
+            b'.' => DOT,
+            b':' => COLON,
+            b'-' => DASH,
+            b'|' => PIPE,
+            b'\\' => BACKSLASH,
+            b'[' | b'(' | b'{' => BRACKET,
+            _ => 0,
+        };
+        if b.is_ascii_hexdigit() {
+            bits |= HEX;
+        }
+        if b.is_ascii_hexdigit() || matches!(b, b'.' | b':' | b'[' | b']' | b'/' | b'+' | b'-' | b' ' | b'\t' | b'\n' | b'\r' | 0x0B | 0x0C) {
+            bits |= IP_CHAR;
+        }
+        t[i] = bits;
+        i += 1;
+    }
+    t
+};
+
+impl Shape {
+    fn of(s: &str) -> Self {
+        let (mut any, mut all, mut colons) = (0u16, u16::MAX, 0usize);
+        for b in s.bytes() {
+            let bits = BYTE_BITS[usize::from(b)];
+            any |= bits;
+            all &= bits;
+            colons += usize::from(b == b':');
+        }
+        Shape {
+            dot: any & DOT != 0,
+            colons,
+            dash: any & DASH != 0,
+            pipe: any & PIPE != 0,
+            backslash: any & BACKSLASH != 0,
+            bracket: any & BRACKET != 0,
+            all_hex: !s.is_empty() && all & HEX != 0,
+            ip_chars: all & IP_CHAR != 0,
+        }
+    }
+}
+
+/// Whether every byte of `s` is one an IP step can accept ([`IP_CHAR`]).
+fn ip_chars(s: &str) -> bool {
+    s.bytes().all(|b| BYTE_BITS[usize::from(b)] & IP_CHAR != 0)
+}
+
+/// Whether `s` holds `://` (a byte scan: cheaper than a substring search on short tokens).
+pub(crate) fn has_scheme_separator(s: &str) -> bool {
+    s.as_bytes().windows(3).any(|w| w == b"://")
 }
 
 /// `__resolveType`: the first step that recognises the token wins.
 pub(crate) fn resolve(raw: &str, cx: &Ctx<'_>) -> Option<Resolved> {
     let fix = cx.fix();
-    // Most tokens of prose are short plain words, which no step can type: the shortest typed
-    // values without punctuation are `AS…` numbers, Bitcoin addresses (14+) and hashes (32+).
-    if raw.len() < 14 && raw.bytes().all(|b| b.is_ascii_alphanumeric()) && !raw.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("as")) {
+    if plain_word(raw) {
         return None;
     }
-    let (mut dot, mut colon, mut dash) = (false, false, false);
-    for b in raw.bytes() {
-        match b {
-            b'.' => dot = true,
-            b':' => colon = true,
-            b'-' => dash = true,
-            _ => {}
-        }
-    }
+    let shape = Shape::of(raw);
     // 0. A clean IP address, before anything expensive.
-    if (dot || colon) && php::validate_ip(raw) {
+    if (shape.dot || shape.colons > 0) && shape.ip_chars && php::validate_ip(raw) {
         return Some(one(raw, IP, None));
     }
     // 1–3. Hashes, on the token as written (before refanging can change it).
-    if let Some(r) = check_hashes(raw, cx) {
+    if let Some(r) = check_hashes(raw, shape, cx) {
         return Some(r);
     }
     if fix {
@@ -96,14 +182,14 @@ pub(crate) fn resolve(raw: &str, cx: &Ctx<'_>) -> Option<Resolved> {
         }
     }
     // 4. Refang, then drop trailing dots and unwrap any single bracketed character.
-    let refanged = refang(raw, cx.mode);
+    let refanged = refang(raw, cx.mode, shape.bracket);
     // 5. E-mail.
     if let Some(r) = check_email(&refanged, fix) {
         return Some(r);
     }
     // fix: a URL with a scheme is recognised before the port is taken off, so it keeps its port,
     // and whatever its host looks like ([IPv6], no dot).
-    if fix && refanged.contains("://") {
+    if fix && has_scheme_separator(&refanged) {
         if let Some(r) = check_scheme_url(&refanged, cx) {
             return Some(r);
         }
@@ -111,18 +197,23 @@ pub(crate) fn resolve(raw: &str, cx: &Ctx<'_>) -> Option<Resolved> {
     // 6. A trailing `:port` is noted and removed.
     let (no_port, port) = extract_port(&refanged, fix);
     let comment = port.as_ref().map(|p| format!("On port {p}"));
-    // 7. IP addresses, with a port, IPv6, `[v6]:port`, CIDR.
-    if refanged.contains(['.', ':']) {
+    // 7. IP addresses, with a port, IPv6, `[v6]:port`, CIDR. (Unrefanged, the token is the raw
+    // one without trailing dots, whose characters were checked already.)
+    let ip_chars = match &refanged {
+        Cow::Borrowed(_) => shape.ip_chars,
+        Cow::Owned(r) => ip_chars(r),
+    };
+    if ip_chars && refanged.contains(['.', ':']) {
         if let Some(r) = check_ip(&refanged, &no_port, port, comment.clone(), fix) {
             return Some(r);
         }
     }
     // 8–11. Domain or hostname, URL, file name, registry key.
-    if let Some(r) = check_domain_or_filename(raw, &no_port, comment, cx) {
+    if let Some(r) = check_domain_or_filename(raw, shape.backslash, &no_port, comment, cx) {
         return Some(r);
     }
     // 12–13. CVE, phone number.
-    if dash || raw.starts_with('+') {
+    if shape.dash || raw.starts_with('+') {
         if let Some(r) = check_simple_regex(raw, fix) {
             return Some(r);
         }
@@ -149,9 +240,9 @@ fn hex_hash(s: &str) -> Option<(&'static [&'static str], &'static [&'static str]
 
 /// Steps 1–3: `filename|hash`, a hex hash (with `btc` as an alternative when the Bitcoin check
 /// also passes), an ssdeep hash.
-fn check_hashes(raw: &str, cx: &Ctx<'_>) -> Option<Resolved> {
+fn check_hashes(raw: &str, shape: Shape, cx: &Ctx<'_>) -> Option<Resolved> {
     let fix = cx.fix();
-    if raw.contains('|') {
+    if shape.pipe {
         let mut parts = raw.split('|');
         if let (Some(name), Some(hash), None) = (parts.next(), parts.next(), parts.next()) {
             if resolve_filename(name) && (!fix || filename_hygiene(name)) {
@@ -166,15 +257,12 @@ fn check_hashes(raw: &str, cx: &Ctx<'_>) -> Option<Resolved> {
             }
         }
     }
-    if let Some((types, _)) = hex_hash(raw) {
-        let mut types = types.to_vec();
-        if is_btc(raw, fix) {
-            types.push("btc");
-        }
+    if let Some((types, _)) = hex_hash_types(raw.len()).filter(|_| shape.all_hex) {
+        let types: Cow<'static, [&'static str]> = if is_btc(raw, fix) { [types, &["btc"]].concat().into() } else { types.into() };
         let value = if fix { raw.to_ascii_lowercase() } else { raw.to_string() };
-        return Some(one(value, &types, None));
+        return Some(one(value, types, None));
     }
-    if is_ssdeep(raw, fix) {
+    if shape.colons == 2 && is_ssdeep(raw, fix) {
         return Some(single(raw, "ssdeep"));
     }
     None
@@ -240,15 +328,18 @@ fn is_btc(s: &str, fix: bool) -> bool {
 }
 
 /// MISP's refang: its table, `rtrim('.')`, then `[x]` → `x` for any single byte `x`.
-/// fix: more defanging styles are undone first ([`refang_more`]).
-pub(crate) fn refang(raw: &str, mode: Mode) -> Cow<'_, str> {
+/// fix: more defanging styles are undone first ([`refang_more`]). `brackets`: whether `raw` holds
+/// a `[`, `(` or `{` (the caller has looked already).
+fn refang(raw: &str, mode: Mode, brackets: bool) -> Cow<'_, str> {
     // Every refanging pattern holds a bracket or starts the token (`hxxp`, `meow`, `fxp`).
     let head = |p: &str| raw.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p));
-    let may_be_defanged = raw.contains(['[', '(', '{']) || ["hxxp", "hxtp", "htxp", "meow", "fxp"].into_iter().any(head);
+    let scheme_initial = matches!(raw.as_bytes().first(), Some(b'h' | b'H' | b'm' | b'M' | b'f' | b'F'));
+    let may_be_defanged = brackets || (scheme_initial && ["hxxp", "hxtp", "htxp", "meow", "fxp"].into_iter().any(head));
     if !may_be_defanged {
         return Cow::Borrowed(raw.trim_end_matches('.'));
     }
-    let table = if mode == Mode::Default { value::refang(&refang_more(raw)) } else { value::refang(raw) };
+    let more = if mode == Mode::Default { refang_more(raw) } else { raw.to_string() };
+    let table = if table_may_apply(&more) { value::refang(&more) } else { more };
     let trimmed = table.trim_end_matches('.');
     let b = trimmed.as_bytes();
     let mut out = Vec::with_capacity(b.len());
@@ -266,6 +357,14 @@ pub(crate) fn refang(raw: &str, mode: Mode) -> Cow<'_, str> {
     }
     // Only ASCII bytes were removed or unwrapped, so the bytes are still UTF-8.
     Cow::Owned(String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+}
+
+/// Whether MISP's refang table ([`value::refang`]) can change `s` at all: each of its patterns
+/// holds a `[` or is `(dot)`, except the scheme prefixes (`hxxp`, `hxtp`, `htxp`, `meow`, any case).
+/// (The table copies the value once per rule; most bracketed tokens need none of it.)
+fn table_may_apply(s: &str) -> bool {
+    let head = |p: &str| s.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p));
+    s.contains('[') || s.contains("(dot)") || ["hxxp", "hxtp", "htxp", "meow"].into_iter().any(head)
 }
 
 /// fix: defanging styles beyond MISP's table, case-insensitively: `(.)`, `{.}`, `[dot]`, `(dot)`,
@@ -341,11 +440,14 @@ fn check_email(refanged: &str, fix: bool) -> Option<Resolved> {
 /// Step 6: `(:[0-9]{2,5})$` → the port. Compat: the port text is then removed *everywhere* in
 /// the value (PHP `str_replace`), as MISP does. fix: only the trailing one, and only 1–65535.
 fn extract_port(refanged: &str, fix: bool) -> (Cow<'_, str>, Option<&str>) {
-    let Some(colon) = refanged.rfind(':') else { return (Cow::Borrowed(refanged), None) };
-    let digits = &refanged[colon + 1..];
-    if !(2..=5).contains(&digits.len()) || !php::ctype_digit(digits) {
+    // The trailing digits, read from the end: a port only when 2–5 of them follow the last `:`.
+    let b = refanged.as_bytes();
+    let n = b.iter().rev().take_while(|c| c.is_ascii_digit()).count();
+    if !(2..=5).contains(&n) || b.len() <= n || b[b.len() - n - 1] != b':' {
         return (Cow::Borrowed(refanged), None);
     }
+    let colon = b.len() - n - 1;
+    let digits = &refanged[colon + 1..];
     if fix {
         if digits.parse::<u32>().map_or(true, |p| p == 0 || p > 65_535) {
             return (Cow::Borrowed(refanged), None);
@@ -397,6 +499,9 @@ fn check_ip(refanged: &str, no_port: &str, port: Option<&str>, comment: Option<S
 /// MISP's domain pattern `^([-\pL\pN]+\.)+[a-z0-9-]+$` (case-insensitive): the label count and
 /// the last label, or `None`. fix: the last label may be Unicode too (an IDN TLD).
 fn domain_shape(s: &str, fix: bool) -> Option<(usize, &str)> {
+    if s.is_ascii() {
+        return ascii_domain_shape(s);
+    }
     let (head, last) = s.rsplit_once('.')?;
     let label_ok = |l: &str| !l.is_empty() && l.chars().all(|c| c == '-' || c.is_alphabetic() || c.is_numeric());
     if !head.split('.').all(label_ok) {
@@ -404,6 +509,25 @@ fn domain_shape(s: &str, fix: bool) -> Option<(usize, &str)> {
     }
     let last_ok = if fix { label_ok(last) } else { !last.is_empty() && last.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') };
     last_ok.then(|| (head.split('.').count() + 1, last))
+}
+
+/// [`domain_shape`] of ASCII text (both modes agree there), in one pass: non-empty labels of
+/// letters, digits and `-`, at least two.
+fn ascii_domain_shape(s: &str) -> Option<(usize, &str)> {
+    let mut labels = 1;
+    let mut label_start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        if b == b'.' {
+            if i == label_start {
+                return None;
+            }
+            labels += 1;
+            label_start = i + 1;
+        } else if !(b.is_ascii_alphanumeric() || b == b'-') {
+            return None;
+        }
+    }
+    (labels >= 2 && label_start < s.len()).then(|| (labels, &s[label_start..]))
 }
 
 /// Whether `label` is a known TLD. fix: a Unicode TLD is looked up by its punycode (`рф` → `xn--p1ai`).
@@ -419,7 +543,7 @@ fn is_tld(label: &str, cx: &Ctx<'_>) -> bool {
 const EXTENSION_TLDS: &[&str] = &["md", "py", "sh", "pl", "ps", "rs", "zip", "mov"];
 
 /// Steps 8–11: a domain or hostname (known TLD), a URL or link, a file name, a registry key.
-fn check_domain_or_filename(raw: &str, no_port: &str, comment: Option<String>, cx: &Ctx<'_>) -> Option<Resolved> {
+fn check_domain_or_filename(raw: &str, backslash: bool, no_port: &str, comment: Option<String>, cx: &Ctx<'_>) -> Option<Resolved> {
     let fix = cx.fix();
     if no_port.contains('.') {
         if let Some((labels, last)) = domain_shape(no_port, fix).filter(|(_, last)| is_tld(last, cx)) {
@@ -446,7 +570,7 @@ fn check_domain_or_filename(raw: &str, no_port: &str, comment: Option<String>, c
             return Some(single(raw, "filename"));
         }
     }
-    if raw.contains('\\') {
+    if backslash {
         let segments: Vec<&str> = raw.split('\\').collect();
         let last = segments.last().copied().unwrap_or("");
         let first = segments[0];
@@ -518,10 +642,10 @@ fn check_scheme_url(v: &str, cx: &Ctx<'_>) -> Option<Resolved> {
 /// fix: a URL without a scheme (`evil.com/x`, `1.2.3.4:8080/x`) needs a path and a host that is
 /// a domain with a known TLD or an IP address, so `Win32/Agent.ABQB` is not a URL.
 fn schemeless_url(v: &str, cx: &Ctx<'_>) -> bool {
-    if v.contains("://") {
+    let Some(slash) = v.find('/') else { return false };
+    if has_scheme_separator(v) {
         return false;
     }
-    let Some(slash) = v.find('/') else { return false };
     let authority = &v[..slash];
     let host = match authority.rsplit_once(':') {
         Some((h, p)) if php::ctype_digit(p) => h,
@@ -545,31 +669,32 @@ pub(crate) fn resolve_filename(s: &str) -> bool {
         return false;
     }
     let ext = s.rsplit('.').next().unwrap_or(s);
-    !php::is_numeric(ext) && php::ctype_alnum(ext)
+    php::ctype_alnum(ext) && !php::is_numeric(ext)
 }
 
 /// fix: what is not a file name even though it has an extension: an antivirus detection name
 /// (`Win32/Agent.ABQB`, `MSIL/Injector.UNL`), markup or table leftovers, unbalanced brackets, a
 /// broken URL.
 pub(crate) fn filename_hygiene(s: &str) -> bool {
-    if s.contains(['|', '`', '*', '<', '>', '"']) || s.contains("://") {
-        return false;
-    }
-    let balanced = |open: char, close: char| {
-        let mut depth = 0i32;
-        for c in s.chars() {
-            if c == open {
-                depth += 1;
-            } else if c == close {
-                depth -= 1;
-                if depth < 0 {
-                    return false;
-                }
-            }
+    // One pass: no markup character, no `://`, and each bracket kind balanced (never closed
+    // before it opens).
+    let b = s.as_bytes();
+    let mut depth = [0i32; 3];
+    for (i, &c) in b.iter().enumerate() {
+        let kind = match c {
+            b'|' | b'`' | b'*' | b'<' | b'>' | b'"' => return false,
+            b':' if b[i + 1..].starts_with(b"//") => return false,
+            b'[' | b']' => 0,
+            b'(' | b')' => 1,
+            b'{' | b'}' => 2,
+            _ => continue,
+        };
+        depth[kind] += if matches!(c, b'[' | b'(' | b'{') { 1 } else { -1 };
+        if depth[kind] < 0 {
+            return false;
         }
-        depth == 0
-    };
-    balanced('[', ']') && balanced('(', ')') && balanced('{', '}') && !is_detection_name(s)
+    }
+    depth == [0; 3] && !is_detection_name(s)
 }
 
 /// fix: `Platform/Family.Variant` antivirus detection names, by their platform prefix.

@@ -6,11 +6,18 @@
 //! copes with Markdown/AsciiDoc markup, quoted names with spaces, `hash  file name` listings and
 //! Windows paths with spaces. Both are single passes with bounded look-ahead.
 
-use super::resolve::{self, Ctx, filename_hygiene, resolve_filename};
+use super::Mode;
+use super::php::trim_token;
+use super::resolve::{self, Ctx, filename_hygiene, has_scheme_separator, resolve_filename};
 
 /// The input as text: valid UTF-8 as is, every invalid sequence replaced by a space, so one bad
 /// byte never loses the rest of the text (MISP returns nothing at all then).
+#[inline(never)]
 pub(crate) fn decode(bytes: &[u8]) -> String {
+    // Nearly all input is valid: one validating pass and a copy.
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return text.to_owned();
+    }
     let mut out = String::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {
         out.push_str(chunk.valid());
@@ -37,15 +44,20 @@ pub(crate) fn is_other(c: char) -> bool {
         || (u & 0xFFFE) == 0xFFFE
 }
 
+/// The text as the mode's tokenizer reads it ([`misp`] and [`markup_aware`] take this, and every
+/// token they emit is a slice of it).
+pub(crate) fn normalise_for(mode: Mode, text: &str) -> String {
+    normalise(text, mode == Mode::Default)
+}
+
 /// MISP's tokens, untrimmed, in MISP's order: the split pieces, then the quoted substrings.
-pub(crate) fn misp(text: &str, emit: &mut dyn FnMut(&str)) {
-    let replaced = normalise(text, false);
+pub(crate) fn misp<'t>(replaced: &'t str, emit: &mut dyn FnMut(&'t str)) {
     for token in replaced.split([' ', ',', '<', '>', ';']) {
         if !token.is_empty() {
             emit(token);
         }
     }
-    let mut rest = replaced.as_str();
+    let mut rest = replaced;
     while let Some(open) = rest.find('"') {
         let after = &rest[open + 1..];
         match after.find('"') {
@@ -63,12 +75,19 @@ pub(crate) fn misp(text: &str, emit: &mut dyn FnMut(&str)) {
 /// "Other" characters, no-break and (with `lines`) Unicode spaces → spaces; with `lines`, `\r` →
 /// `\n`, otherwise line breaks are spaces too. Pure printable ASCII (the common case) is copied
 /// byte by byte.
+#[inline(never)]
 fn normalise(text: &str, lines: bool) -> String {
     let mut out = String::with_capacity(text.len());
     let mut ascii_from = 0;
     let bytes = text.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
+        if let Some(chunk) = bytes.get(i..i + 8) {
+            if all_printable_ascii(chunk) {
+                i += 8;
+                continue;
+            }
+        }
         let b = bytes[i];
         if b < 0x80 {
             if b.is_ascii_control() {
@@ -90,6 +109,21 @@ fn normalise(text: &str, lines: bool) -> String {
     }
     out.push_str(&text[ascii_from..]);
     out
+}
+
+/// Whether eight bytes are all printable ASCII (`0x20..=0x7E`), tested at once: the common case
+/// [`normalise`] copies without looking at each byte.
+fn all_printable_ascii(chunk: &[u8]) -> bool {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(chunk);
+    let w = u64::from_le_bytes(w);
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // A byte below 0x20 borrows in `w - 0x20…`; a byte of 0x7F or more carries into its high bit
+    // in `w + 0x01…`; any high bit set in `w` itself is non-ASCII.
+    let low = w.wrapping_sub(ONES * 0x20);
+    let high = w.wrapping_add(ONES);
+    (w | low | high) & HIGH == 0
 }
 
 /// Separators inside a line in the default mode (whitespace is handled on its own).
@@ -115,14 +149,55 @@ struct Span {
 }
 
 /// The default mode's tokens, cleaned (MISP's trimming still follows), in text order.
-pub(crate) fn markup_aware(text: &str, cx: &Ctx<'_>, emit: &mut dyn FnMut(&str)) {
-    let normalised = normalise(text, true);
+pub(crate) fn markup_aware<'t>(normalised: &'t str, cx: &Ctx<'_>, emit: &mut dyn FnMut(&'t str)) {
     let mut offset = 0;
+    // One buffer for every line's pieces.
+    let mut pieces = Vec::new();
     for line in normalised.split('\n') {
-        line_tokens(&normalised, Span { start: offset, end: offset + line.len() }, cx, emit);
+        line_tokens(normalised, Span { start: offset, end: offset + line.len() }, cx, &mut pieces, emit);
         offset += line.len() + 1;
     }
 }
+
+/// Byte classes for the per-byte loops of the default tokenizer, looked up in [`CLASSES`].
+mod class {
+    /// An ASCII separator: a space or [`super::is_separator`].
+    pub(super) const SEPARATOR: u8 = 1;
+    /// A byte [`super::clean`] never peels: ASCII letters, digits and `-_/@%=&`.
+    pub(super) const PLAIN: u8 = 2;
+    pub(super) const QUOTE: u8 = 4;
+    pub(super) const BACKTICK: u8 = 8;
+    pub(super) const PLUS: u8 = 16;
+    pub(super) const BACKSLASH: u8 = 32;
+    pub(super) const NON_ASCII: u8 = 64;
+}
+
+/// The class bits of every byte value.
+static CLASSES: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        let mut bits = 0;
+        if c == b' ' || matches!(c, b',' | b';' | b'<' | b'>' | b'"' | b'`') {
+            bits |= class::SEPARATOR;
+        }
+        if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'/' | b'@' | b'%' | b'=' | b'&') {
+            bits |= class::PLAIN;
+        }
+        bits |= match c {
+            b'"' => class::QUOTE,
+            b'`' => class::BACKTICK,
+            b'+' => class::PLUS,
+            b'\\' => class::BACKSLASH,
+            0x80.. => class::NON_ASCII,
+            _ => 0,
+        };
+        t[b] = bits;
+        b += 1;
+    }
+    t
+};
 
 /// Which characters a line holds, to skip the whole-name passes that cannot apply.
 #[derive(Debug, Default, Clone, Copy)]
@@ -134,23 +209,33 @@ struct LineFlags {
     backslash: bool,
 }
 
-/// The pieces of a line between separators, as spans of the whole text.
-fn pieces(text: &str, line: Span, flags: &mut LineFlags) -> Vec<Span> {
-    let mut out = Vec::new();
+impl LineFlags {
+    /// From the union of a line's byte classes.
+    fn of(classes: u8) -> Self {
+        LineFlags {
+            quote: classes & class::QUOTE != 0,
+            backtick: classes & class::BACKTICK != 0,
+            plus: classes & class::PLUS != 0,
+            non_ascii: classes & class::NON_ASCII != 0,
+            backslash: classes & class::BACKSLASH != 0,
+        }
+    }
+}
+
+/// The pieces of a line between separators, as spans of the whole text, into `out` (cleared
+/// first); what the line holds.
+#[inline(never)]
+fn pieces(text: &str, line: Span, out: &mut Vec<Span>) -> LineFlags {
+    out.clear();
     let mut start = None;
+    let mut seen = 0u8;
     let bytes = text.as_bytes();
     for at in line.start..line.end {
         let b = bytes[at];
-        match b {
-            b'"' => flags.quote = true,
-            b'`' => flags.backtick = true,
-            b'+' => flags.plus = true,
-            b'\\' => flags.backslash = true,
-            0x80.. => flags.non_ascii = true,
-            _ => {}
-        }
+        let classes = CLASSES[usize::from(b)];
+        seen |= classes;
         let separator = if b < 0x80 {
-            b == b' ' || is_separator(char::from(b))
+            classes & class::SEPARATOR != 0
         } else if b >= 0xC0 {
             // A multi-byte character starts here: typographic quotes separate.
             text[at..].chars().next().is_some_and(is_separator)
@@ -169,43 +254,43 @@ fn pieces(text: &str, line: Span, flags: &mut LineFlags) -> Vec<Span> {
     if let Some(s) = start {
         out.push(Span { start: s, end: line.end });
     }
-    out
+    LineFlags::of(seen)
 }
 
 /// One line: whole-name spans first (quoted names, `hash  name` listings, paths with spaces), then
 /// every other piece, in order.
-fn line_tokens(text: &str, line: Span, cx: &Ctx<'_>, emit: &mut dyn FnMut(&str)) {
-    let mut flags = LineFlags::default();
-    let pieces = pieces(text, line, &mut flags);
+#[inline(never)]
+fn line_tokens<'t>(text: &'t str, line: Span, cx: &Ctx<'_>, pieces: &mut Vec<Span>, emit: &mut dyn FnMut(&'t str)) {
+    let flags = self::pieces(text, line, pieces);
     if pieces.is_empty() {
         return;
     }
     // Names that span several pieces: (what, which part of the line they cover).
-    let mut found: Vec<(String, Span)> = Vec::new();
+    let mut found: Vec<(&str, Span)> = Vec::new();
     if pieces.len() > 1 {
         quoted_names(text, line, flags, cx, &mut found);
-        checksum_listing(text, &pieces, line, cx, &mut found);
+        checksum_listing(text, pieces, line, cx, &mut found);
         if flags.backslash {
-            paths_with_spaces(text, &pieces, &mut found);
+            paths_with_spaces(text, pieces, &mut found);
         }
     }
     // The earliest wins where two overlap.
     found.sort_by_key(|(_, w)| (w.start, std::cmp::Reverse(w.end)));
-    let mut wholes: Vec<(String, Span)> = Vec::with_capacity(found.len());
+    let mut wholes: Vec<(&str, Span)> = Vec::with_capacity(found.len());
     for (name, w) in found {
         if wholes.last().is_none_or(|(_, last)| w.start >= last.end) {
             wholes.push((name, w));
         }
     }
     let mut next = 0;
-    for p in &pieces {
+    for p in pieces.iter() {
         while next < wholes.len() && wholes[next].1.end <= p.start {
             next += 1;
         }
         // Emit each whole once, where it starts; skip the pieces it covers.
         if let Some((name, w)) = wholes.get(next) {
             if w.start <= p.start {
-                if p.start == first_piece_in(&pieces, *w) {
+                if p.start == first_piece_in(pieces, *w) {
                     emit(name);
                 }
                 if p.end <= w.end {
@@ -224,10 +309,11 @@ fn first_piece_in(pieces: &[Span], w: Span) -> usize {
 }
 
 /// A piece → tokens: `|` splits table cells unless the piece is a `filename|hash` value.
-fn piece_tokens(piece: &str, cx: &Ctx<'_>, emit: &mut dyn FnMut(&str)) {
+#[inline(never)]
+fn piece_tokens<'t>(piece: &'t str, cx: &Ctx<'_>, emit: &mut dyn FnMut(&'t str)) {
     let Some(cleaned) = clean(piece) else { return };
     if cleaned.contains('|') {
-        let trimmed = cleaned.trim_matches(super::php::TOKEN_TRIM);
+        let trimmed = trim_token(cleaned);
         let composite = resolve::resolve(trimmed, cx).is_some_and(|r| r.types[0].starts_with("filename|"));
         if !composite {
             for cell in cleaned.split('|') {
@@ -245,8 +331,9 @@ fn piece_tokens(piece: &str, cx: &Ctx<'_>, emit: &mut dyn FnMut(&str)) {
 /// Markdown emphasis, unbalanced brackets, a `\` escaping a URL (AsciiDoc), `link:` macros (a link
 /// to a relative file is a document reference, not an indicator), the text of an AsciiDoc
 /// `url[text]` link, the label of a Markdown `[text](url)` link. `None` when nothing is left.
+#[inline(never)]
 fn clean(piece: &str) -> Option<&str> {
-    if piece.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'/' | b'@' | b'%' | b'=' | b'&')) {
+    if piece.bytes().all(|b| CLASSES[usize::from(b)] & class::PLAIN != 0) {
         return (!piece.is_empty()).then_some(piece);
     }
     let mut s = piece;
@@ -288,21 +375,21 @@ fn clean(piece: &str) -> Option<&str> {
                     s = &s[..s.len() - trailing.min(unopened)];
                 }
             }
-            if let Some(i) = s.find("](") {
+            if let Some(i) = s.as_bytes().windows(2).position(|w| w == b"](") {
                 s = &s[i + 2..];
             }
         }
         if colon {
-            if let Some(rest) = s.strip_prefix('\\').filter(|r| r.contains("://") && r.starts_with(|c: char| c.is_ascii_alphabetic())) {
+            if let Some(rest) = s.strip_prefix('\\').filter(|r| has_scheme_separator(r) && r.starts_with(|c: char| c.is_ascii_alphabetic())) {
                 s = rest;
             }
             if let Some(target) = s.get(..5).filter(|p| p.eq_ignore_ascii_case("link:")).map(|_| &s[5..]) {
-                if !target.contains("://") {
+                if !has_scheme_separator(target) {
                     return None;
                 }
                 s = target;
             }
-            if bracket && s.contains("://") {
+            if bracket && has_scheme_separator(s) {
                 if let Some(i) = link_text_bracket(s) {
                     s = &s[..i];
                 }
@@ -364,7 +451,8 @@ fn cleaned_span(text: &str, p: Span) -> Option<Span> {
 
 /// Quoted names with spaces: `"Windows Broker Manager.dat"`, `` `++%TEMP%\Usermode COM Manager.dat++` ``.
 /// The whole is kept (and its pieces dropped) when it resolves to a file name or registry key.
-fn quoted_names(text: &str, line: Span, flags: LineFlags, cx: &Ctx<'_>, wholes: &mut Vec<(String, Span)>) {
+#[inline(never)]
+fn quoted_names<'t>(text: &'t str, line: Span, flags: LineFlags, cx: &Ctx<'_>, wholes: &mut Vec<(&'t str, Span)>) {
     let l = &text[line.start..line.end];
     for (open, close, present) in [
         ("\"", "\"", flags.quote),
@@ -382,13 +470,13 @@ fn quoted_names(text: &str, line: Span, flags: LineFlags, cx: &Ctx<'_>, wholes: 
             from = c + close.len();
             let inner = &l[inner_start..c];
             let Some(name) = clean(inner) else { continue };
-            let name = name.trim_matches(super::php::TOKEN_TRIM);
+            let name = trim_token(name);
             if !name.contains(' ') {
                 continue;
             }
             let whole = resolve::resolve(name, cx).is_some_and(|r| matches!(r.types[0], "filename" | "regkey"));
             if whole {
-                wholes.push((name.to_string(), Span { start: line.start + o, end: line.start + from }));
+                wholes.push((name, Span { start: line.start + o, end: line.start + from }));
             }
         }
     }
@@ -396,7 +484,8 @@ fn quoted_names(text: &str, line: Span, flags: LineFlags, cx: &Ctx<'_>, wholes: 
 
 /// `sha256sum`-style listings: a line that is a hash followed by a file name with spaces or
 /// commas (`<hash>  accordo legale 07.20.doc`) keeps the name whole.
-fn checksum_listing(text: &str, pieces: &[Span], line: Span, cx: &Ctx<'_>, wholes: &mut Vec<(String, Span)>) {
+#[inline(never)]
+fn checksum_listing<'t>(text: &'t str, pieces: &[Span], line: Span, cx: &Ctx<'_>, wholes: &mut Vec<(&'t str, Span)>) {
     let mut i = 0;
     while i < pieces.len() && matches!(&text[pieces[i].start..pieces[i].end], "-" | "*" | "+" | "\u{2022}" | "|") {
         i += 1;
@@ -422,9 +511,9 @@ fn checksum_listing(text: &str, pieces: &[Span], line: Span, cx: &Ctx<'_>, whole
     let plain_words = trimmed
         .split([' ', ','])
         .filter(|w| !w.is_empty())
-        .all(|w| resolve::resolve(w.trim_matches(super::php::TOKEN_TRIM), cx).is_none_or(|r| r.types[0] == "filename"));
+        .all(|w| resolve::resolve(trim_token(w), cx).is_none_or(|r| r.types[0] == "filename"));
     if plain_words {
-        wholes.push((trimmed.to_string(), Span { start: rest_start, end: line.end }));
+        wholes.push((trimmed, Span { start: rest_start, end: line.end }));
     }
 }
 
@@ -432,7 +521,8 @@ fn checksum_listing(text: &str, pieces: &[Span], line: Span, cx: &Ctx<'_>, whole
 /// `C:\Users\[username]\[same directory as Word doc]\iD.tmp`): from a piece that starts a path but
 /// does not end in a file name, join the next pieces while they look like path words (capitalised,
 /// or inside an open bracket) until the whole ends in a file name; at most six pieces.
-fn paths_with_spaces(text: &str, pieces: &[Span], wholes: &mut Vec<(String, Span)>) {
+#[inline(never)]
+fn paths_with_spaces<'t>(text: &'t str, pieces: &[Span], wholes: &mut Vec<(&'t str, Span)>) {
     let mut i = 0;
     while i < pieces.len() {
         if !starts_windows_path(&text[pieces[i].start..pieces[i].end].trim_start_matches(|c: char| !c.is_alphanumeric() && c != '%' && c != '\\')) {
@@ -467,7 +557,7 @@ fn paths_with_spaces(text: &str, pieces: &[Span], wholes: &mut Vec<(String, Span
         match joined_to {
             Some(j) => {
                 let end = cleaned_span(text, pieces[j]).map_or(pieces[j].end, |s| s.end);
-                wholes.push((text[first.start..end].to_string(), Span { start: pieces[i].start, end: pieces[j].end }));
+                wholes.push((&text[first.start..end], Span { start: pieces[i].start, end: pieces[j].end }));
                 i = j + 1;
             }
             None => i += 1,
