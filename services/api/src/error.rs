@@ -108,6 +108,7 @@ impl From<DomainError> for ApiError {
             DomainError::Forbidden(m) => Self::Forbidden(m),
             DomainError::AlreadyExists(m) => Self::SaveFailed { name: m.clone(), errors: json!(m) },
             DomainError::Conflict(m) => Self::Conflict(m),
+            e @ DomainError::StaleProposal(_) => Self::Conflict(e.to_string()),
         }
     }
 }

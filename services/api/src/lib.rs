@@ -29,6 +29,7 @@ pub mod misp;
 pub mod reference;
 pub mod regexps;
 pub mod render;
+pub mod search;
 pub mod state;
 pub mod warninglists;
 

@@ -31,6 +31,11 @@ pub struct ViewOptions {
     pub all_tags: bool,
     /// Omit `Sighting` lists.
     pub no_sightings: bool,
+    /// Only attributes with this IDS flag (restSearch `to_ids` in the Event scope).
+    pub to_ids: Option<bool>,
+    /// Leave out attributes carrying one of these tags (lower-cased names, `%` at either end as a
+    /// wildcard): restSearch `tags` NOT in the Event scope.
+    pub blocked_tags: Vec<String>,
 }
 
 /// The access-relevant columns of an `rm.events` row plus what rendering needs.
@@ -49,40 +54,45 @@ pub const EVENT_COLUMNS: &str = "e.id, e.uuid, e.info, e.date::text, e.threat_le
     e.sighting_timestamp, e.proposal_email_lock, e.locked, e.disable_correlation, e.extends_uuid, e.attribute_count";
 
 pub fn event_row(r: &Row) -> EventRow {
-    let id: i64 = r.get(0);
-    let uuid: Uuid = r.get(1);
-    let distribution: i16 = r.get(6);
-    let sg: i64 = r.get(7);
-    let org_id: i64 = r.get(8);
-    let orgc_id: i64 = r.get(9);
-    let user_id: i64 = r.get(10);
-    let published: bool = r.get(11);
+    event_row_at(r, 0)
+}
+
+/// [`event_row`] for a row whose [`EVENT_COLUMNS`] start at column `o`.
+pub fn event_row_at(r: &Row, o: usize) -> EventRow {
+    let id: i64 = r.get(o);
+    let uuid: Uuid = r.get(o + 1);
+    let distribution: i16 = r.get(o + 6);
+    let sg: i64 = r.get(o + 7);
+    let org_id: i64 = r.get(o + 8);
+    let orgc_id: i64 = r.get(o + 9);
+    let user_id: i64 = r.get(o + 10);
+    let published: bool = r.get(o + 11);
     let row = json!({
         "id": id.to_string(),
         "orgc_id": orgc_id.to_string(),
         "org_id": org_id.to_string(),
-        "date": r.get::<_, String>(3),
-        "threat_level_id": r.get::<_, i16>(4).to_string(),
-        "info": r.get::<_, String>(2),
+        "date": r.get::<_, String>(o + 3),
+        "threat_level_id": r.get::<_, i16>(o + 4).to_string(),
+        "info": r.get::<_, String>(o + 2),
         "published": published,
         "uuid": uuid,
-        "attribute_count": r.get::<_, i64>(19).to_string(),
-        "analysis": r.get::<_, i16>(5).to_string(),
-        "timestamp": r.get::<_, i64>(13).to_string(),
+        "attribute_count": r.get::<_, i64>(o + 19).to_string(),
+        "analysis": r.get::<_, i16>(o + 5).to_string(),
+        "timestamp": r.get::<_, i64>(o + 13).to_string(),
         "distribution": distribution.to_string(),
-        "proposal_email_lock": r.get::<_, bool>(15),
-        "locked": r.get::<_, bool>(16),
-        "publish_timestamp": r.get::<_, i64>(12).to_string(),
+        "proposal_email_lock": r.get::<_, bool>(o + 15),
+        "locked": r.get::<_, bool>(o + 16),
+        "publish_timestamp": r.get::<_, i64>(o + 12).to_string(),
         "sharing_group_id": sg.to_string(),
-        "disable_correlation": r.get::<_, bool>(17),
-        "extends_uuid": r.get::<_, String>(18),
+        "disable_correlation": r.get::<_, bool>(o + 17),
+        "extends_uuid": r.get::<_, String>(o + 18),
         "protected": Value::Null,
-        "sighting_timestamp": r.get::<_, i64>(14).to_string(),
+        "sighting_timestamp": r.get::<_, i64>(o + 14).to_string(),
     });
     EventRow {
         id,
         uuid,
-        access: EventAccess { org_id, distribution: distribution as u8, sharing_group_id: sg, published },
+        access: EventAccess { org_id, distribution: distribution as u8, sharing_group_id: sg, published, delegate_org_id: 0 },
         orgc_id,
         user_id,
         row,
@@ -269,6 +279,12 @@ pub async fn event_tags(client: &impl GenericClient, event_id: i64, all_tags: bo
         .collect())
 }
 
+/// Whether a rendered tag is one of `blocked` (lower-cased names or `%` patterns).
+fn blocked(blocked: &[String], tag: &Value) -> bool {
+    let name = tag.get("name").and_then(Value::as_str).unwrap_or_default().to_lowercase();
+    blocked.iter().any(|b| cairn_domain::correlation::excluded(b, &name))
+}
+
 fn include_deleted(options: &ViewOptions, deleted: bool) -> bool {
     if options.only_deleted {
         deleted
@@ -331,8 +347,15 @@ pub async fn event_json(
             if !acl::attribute_visible(viewer, &event.access, &access, object, settings) || !include_deleted(&options, deleted) {
                 continue;
             }
+            if options.to_ids.is_some_and(|wanted| r.get::<_, bool>(9) != wanted) {
+                continue;
+            }
             let id: i64 = r.get(0);
-            v["Tag"] = Value::Array(tags.remove(&id).unwrap_or_default());
+            let attribute_tags = tags.remove(&id).unwrap_or_default();
+            if !options.blocked_tags.is_empty() && attribute_tags.iter().any(|t| blocked(&options.blocked_tags, t)) {
+                continue;
+            }
+            v["Tag"] = Value::Array(attribute_tags);
             v["Galaxy"] = json!([]);
             v["ShadowAttribute"] = json!([]);
             if !options.no_sightings {

@@ -90,6 +90,8 @@ pub async fn route(state: &AppState, auth: &Authed, req: &Request) -> Result<Res
         (_, "attributes", "restore") => attributes::restore(state, auth, req).await,
         (_, "attributes", "view") => attributes::view(state, auth, req).await,
         (_, "attributes", "rest_search") => search::attributes_rest_search(state, auth, req).await,
+        (_, "objects", "rest_search") => search::objects_rest_search(state, auth, req).await,
+        (_, "events", "csv" | "nids" | "hids" | "stix2") | (_, "attributes", "text" | "rpz" | "bro") => search::legacy(state, auth, req).await,
 
         (_, "objects", "add") => objects::add(state, auth, req).await,
         (_, "objects", "edit") => objects::edit(state, auth, req).await,

@@ -1,0 +1,324 @@
+//! MISP's JSON results, streamed: `{"response": [{"Event": …}, …]}` one Event at a time,
+//! `{"response": {"Attribute": […]}}` a page of attributes at a time, and `{"response": [{"Object": …}]}`.
+
+use super::query;
+use super::stream::Chunks;
+use super::Search;
+use crate::error::ApiError;
+use crate::filters::Sql;
+use crate::render::{self, ATTRIBUTE_COLUMNS, EVENT_COLUMNS, OBJECT_COLUMNS, ViewOptions};
+use crate::warninglists::Annotator;
+use serde_json::{Value, json};
+use std::collections::{BTreeSet, HashMap};
+
+/// Events fetched per round trip (each is then rendered whole).
+const EVENT_PAGE: i64 = 50;
+/// Attributes fetched per round trip.
+const ATTRIBUTE_PAGE: i64 = 2_000;
+
+fn push_json(out: &mut String, v: &Value) {
+    // Serialising a `Value` cannot fail.
+    out.push_str(&serde_json::to_string(v).unwrap_or_default());
+}
+
+/// Ids of the Events `search` returns, in id order, honouring `limit`/`page`, a page at a time.
+async fn next_event_ids(client: &deadpool_postgres::Client, sql: &Sql, after: i64, take: i64, offset: i64) -> Result<Vec<tokio_postgres::Row>, ApiError> {
+    let query = format!(
+        "SELECT {EVENT_COLUMNS} FROM rm.events e WHERE {} AND e.id > {after} ORDER BY e.id LIMIT {take} OFFSET {offset}",
+        sql.where_clause()
+    );
+    Ok(client.query(&query, &sql.refs()).await?)
+}
+
+/// `events/restSearch` as JSON.
+pub async fn write_events(search: &Search, mut chunks: Chunks) -> Result<Chunks, ApiError> {
+    let client = search.state.pool.get().await?;
+    let sql = search.event_sql();
+    let p = &search.params;
+    let (deleted, only_deleted) = query::deleted_mode(p);
+    let options = ViewOptions {
+        deleted,
+        only_deleted,
+        metadata: p.on("metadata"),
+        all_tags: p.on("includeAllTags"),
+        no_sightings: !p.on("includeSightings") && p.on("noSightings"),
+        to_ids: query::to_ids_filter(p),
+        blocked_tags: query::blocked_attribute_tags(p),
+    };
+    let warnings = search.warnings_view();
+    let annotator_parts = crate::handlers::support::warnings_for(&search.state, warnings).await?;
+    let (limit, page) = p.limit_page();
+    let mut remaining = limit;
+    let mut offset = limit.map_or(0, |l| (page - 1) * l);
+    let mut last_id = 0_i64;
+    let mut first = true;
+    chunks.buf().push_str("{\"response\": [");
+    loop {
+        let take = remaining.map_or(EVENT_PAGE, |r| r.min(EVENT_PAGE));
+        if take <= 0 {
+            break;
+        }
+        let rows = next_event_ids(&client, &sql, last_id, take, offset).await?;
+        offset = 0;
+        if rows.is_empty() {
+            break;
+        }
+        remaining = remaining.map(|r| r - rows.len() as i64);
+        for r in &rows {
+            let row = render::event_row(r);
+            last_id = row.id;
+            let Some(mut v) = render::event_json(&client, &search.viewer, &search.settings, &row, &options).await? else { continue };
+            crate::handlers::sharing_groups::attach(&search.state, &mut v).await?;
+            if let Some((matcher, reference)) = &annotator_parts {
+                Annotator { matcher, catalog: reference.warninglists.loaded(), view: warnings }.event(&mut v);
+            }
+            if !first {
+                chunks.buf().push_str(", ");
+            }
+            first = false;
+            push_json(chunks.buf(), &v);
+            if !chunks.flush_if_full().await {
+                return Ok(chunks);
+            }
+        }
+        if (rows.len() as i64) < take {
+            break;
+        }
+    }
+    chunks.buf().push_str("]}");
+    Ok(chunks)
+}
+
+/// Context of an attribute's Event (`includeContext`, `includeCorrelations`), by event id.
+async fn event_context(client: &deadpool_postgres::Client, event_ids: &[i64]) -> Result<HashMap<i64, Value>, ApiError> {
+    let rows = client.query(&format!("SELECT {EVENT_COLUMNS} FROM rm.events e WHERE e.id = ANY($1)"), &[&event_ids]).await?;
+    let parsed: Vec<render::EventRow> = rows.iter().map(render::event_row).collect();
+    let mut org_ids: Vec<i64> = parsed.iter().flat_map(|e| [e.access.org_id, e.orgc_id]).collect();
+    org_ids.sort_unstable();
+    org_ids.dedup();
+    let orgs = render::org_shorts(client, &org_ids).await?;
+    let mut out = HashMap::new();
+    for e in &parsed {
+        out.insert(e.id, render::index_row(client, e, &orgs).await?);
+    }
+    Ok(out)
+}
+
+/// Tags of attributes (`Tag` shape), by attribute id.
+async fn attribute_tags(client: &deadpool_postgres::Client, ids: &[i64], all: bool) -> Result<HashMap<i64, Vec<Value>>, ApiError> {
+    let rows = client
+        .query(
+            &format!(
+                "SELECT at.attribute_id, {}, at.local, at.relationship_type, t.exportable FROM rm.attribute_tags at \
+                 JOIN rm.tags t ON t.id = at.tag_id AND NOT t.deleted WHERE at.attribute_id = ANY($1) ORDER BY t.id",
+                render::TAG_COLUMNS
+            ),
+            &[&ids],
+        )
+        .await?;
+    let mut out: HashMap<i64, Vec<Value>> = HashMap::new();
+    for r in &rows {
+        if !all && !r.get::<_, bool>(14) {
+            continue;
+        }
+        let mut t = render::tag_json(r, 1);
+        t["local"] = json!(r.get::<_, bool>(12));
+        t["relationship_type"] = json!(r.get::<_, Option<String>>(13));
+        out.entry(r.get(0)).or_default().push(t);
+    }
+    Ok(out)
+}
+
+/// Event tags (`Tag` shape, marked inherited), by event id.
+async fn inherited_tags(client: &deadpool_postgres::Client, event_ids: &[i64], all: bool) -> Result<HashMap<i64, Vec<Value>>, ApiError> {
+    let mut out = HashMap::new();
+    for id in event_ids {
+        let mut tags = render::event_tags(client, *id, all).await?;
+        for t in &mut tags {
+            t["inherited"] = json!(1);
+        }
+        out.insert(*id, tags);
+    }
+    Ok(out)
+}
+
+/// `attributes/restSearch` as JSON.
+pub async fn write_attributes(search: &Search, mut chunks: Chunks) -> Result<Chunks, ApiError> {
+    let client = search.state.pool.get().await?;
+    let sql = search.attribute_sql();
+    let where_clause = sql.where_clause();
+    let p = &search.params;
+    let include_correlations = p.on("includeCorrelations");
+    let include_event_tags = p.on("includeEventTags");
+    let all_tags = p.on("includeAllTags");
+    let correlation_settings = if include_correlations { Some(crate::handlers::support::correlation_settings(&search.state).await?) } else { None };
+    let warnings = search.warnings_view();
+    let annotator_parts = crate::handlers::support::warnings_for(&search.state, warnings).await?;
+    let (limit, page) = p.limit_page();
+    let mut remaining = limit;
+    let mut offset = limit.map_or(0, |l| (page - 1) * l);
+    let mut last_id = 0_i64;
+    let mut first = true;
+    chunks.buf().push_str("{\"response\": {\"Attribute\": [");
+    loop {
+        let take = remaining.map_or(ATTRIBUTE_PAGE, |r| r.min(ATTRIBUTE_PAGE));
+        if take <= 0 {
+            break;
+        }
+        let query = format!(
+            "SELECT {ATTRIBUTE_COLUMNS}, e.uuid FROM rm.attributes a JOIN rm.events e ON e.id = a.event_id LEFT JOIN rm.objects o ON o.id = a.object_id \
+             WHERE {where_clause} AND a.id > {last_id} ORDER BY a.id LIMIT {take} OFFSET {offset}"
+        );
+        offset = 0;
+        let rows = client.query(&query, &sql.refs()).await?;
+        if rows.is_empty() {
+            break;
+        }
+        remaining = remaining.map(|r| r - rows.len() as i64);
+        let ids: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+        last_id = ids.last().copied().unwrap_or(last_id);
+        let event_ids: Vec<i64> = rows.iter().map(|r| r.get::<_, i64>(2)).collect::<BTreeSet<_>>().into_iter().collect();
+        let mut tags = attribute_tags(&client, &ids, all_tags).await?;
+        // MISP puts the Event's metadata on every attribute it returns (PyMISP reads `attribute.Event`).
+        let contexts = event_context(&client, &event_ids).await?;
+        let inherited = if include_event_tags { inherited_tags(&client, &event_ids, all_tags).await? } else { HashMap::new() };
+        let mut related: HashMap<i64, Vec<Value>> = HashMap::new();
+        if let Some(cs) = &correlation_settings {
+            let found = crate::correlations::related(&client, &search.viewer, &search.settings, cs, crate::correlations::Scope::Attributes(&ids)).await?;
+            for r in found {
+                related.entry(r.attribute_id).or_default().push(json!({
+                    "id": r.other_attribute_id.to_string(), "event_id": r.other_event_id.to_string(), "type": r.other_type,
+                    "value": r.other_value,
+                    "Event": {"id": r.event.id.to_string(), "uuid": r.event.uuid, "info": r.event.info, "date": r.event.date,
+                              "published": r.event.published, "analysis": r.event.analysis.to_string(),
+                              "threat_level_id": r.event.threat_level_id.to_string(), "org_id": r.event.org_id.to_string(),
+                              "orgc_id": r.event.orgc_id.to_string(), "distribution": r.event.distribution.to_string(),
+                              "timestamp": r.event.timestamp.to_string()},
+                }));
+            }
+        }
+        let mut page_list = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let (mut v, _, _) = render::attribute_json(r);
+            let id: i64 = r.get(0);
+            let event_id: i64 = r.get(2);
+            let mut attribute_tags = tags.remove(&id).unwrap_or_default();
+            if let Some(inherited) = inherited.get(&event_id) {
+                attribute_tags.extend(inherited.iter().cloned());
+            }
+            v["Tag"] = Value::Array(attribute_tags);
+            if p.on("includeEventUuid") {
+                v["event_uuid"] = json!(r.get::<_, uuid::Uuid>(18));
+            }
+            if let Some(e) = contexts.get(&event_id) {
+                v["Event"] = e.clone();
+            }
+            if include_correlations {
+                v["RelatedAttribute"] = Value::Array(related.remove(&id).unwrap_or_default());
+            }
+            if p.on("includeSightings") {
+                v["Sighting"] = json!([]);
+            }
+            if p.on("includeProposals") {
+                v["ShadowAttribute"] = json!([]);
+            }
+            page_list.push(v);
+        }
+        if let Some((matcher, reference)) = &annotator_parts {
+            Annotator { matcher, catalog: reference.warninglists.loaded(), view: warnings }.attributes(&mut page_list);
+        }
+        for v in &page_list {
+            if !first {
+                chunks.buf().push_str(", ");
+            }
+            first = false;
+            push_json(chunks.buf(), v);
+        }
+        if !chunks.flush_if_full().await {
+            return Ok(chunks);
+        }
+        if (rows.len() as i64) < take {
+            break;
+        }
+    }
+    chunks.buf().push_str("]}}");
+    Ok(chunks)
+}
+
+/// `objects/restSearch` as JSON: visible objects of visible Events matching `object_name`,
+/// `object_template_uuid`, `uuid`, `eventid`…, each with its visible attributes.
+pub async fn write_objects(search: &Search, mut chunks: Chunks) -> Result<Chunks, ApiError> {
+    let client = search.state.pool.get().await?;
+    let p = &search.params;
+    let mut sql = Sql::default();
+    crate::acl_sql::events(&mut sql, &search.viewer, &search.settings, "e");
+    crate::acl_sql::element(&mut sql, &search.viewer, "e", "o");
+    query::event_conditions(&mut sql, p, search.now);
+    for (key, column) in [("object_name", "o.name"), ("name", "o.name"), ("meta_category", "o.meta_category")] {
+        let t = crate::filters::terms(p.get(key));
+        if !t.is_empty() {
+            sql.match_terms(&[column], &t, true);
+        }
+    }
+    let templates = query::pipe_terms(p.get("object_template_uuid"));
+    if !templates.or.is_empty() {
+        let ph = sql.param(templates.or.iter().filter_map(|s| uuid::Uuid::parse_str(s.trim()).ok()).collect::<Vec<_>>());
+        sql.and(format!("o.template_uuid = ANY({ph})"));
+    }
+    let uuids = query::pipe_terms(p.get("uuid"));
+    if !uuids.or.is_empty() {
+        let ph = sql.param(uuids.or.iter().filter_map(|s| uuid::Uuid::parse_str(s.trim()).ok()).collect::<Vec<_>>());
+        sql.and(format!("o.uuid = ANY({ph})"));
+    }
+    let (deleted, only_deleted) = query::deleted_mode(p);
+    if only_deleted {
+        sql.and("o.deleted".into());
+    } else if !deleted {
+        sql.and("NOT o.deleted".into());
+    }
+    let (limit, page) = p.limit_page();
+    let mut query = format!(
+        "SELECT {OBJECT_COLUMNS}, {EVENT_COLUMNS} FROM rm.objects o JOIN rm.events e ON e.id = o.event_id WHERE {} ORDER BY o.id",
+        sql.where_clause()
+    );
+    if let Some(l) = limit {
+        query.push_str(&format!(" LIMIT {l} OFFSET {}", (page - 1) * l));
+    }
+    let rows = client.query(&query, &sql.refs()).await?;
+    chunks.buf().push_str("{\"response\": [");
+    let mut first = true;
+    for r in &rows {
+        let (mut o, access) = render::object_json(r);
+        let object_id: i64 = r.get(0);
+        let event_id: i64 = r.get(2);
+        let event = render::event_row_at(r, 15);
+        let stmt = client.prepare_cached(&format!("SELECT {ATTRIBUTE_COLUMNS} FROM rm.attributes a WHERE a.object_id = $1 ORDER BY a.id")).await?;
+        let mut attributes = Vec::new();
+        let attribute_rows = client.query(&stmt, &[&object_id]).await?;
+        let ids: Vec<i64> = attribute_rows.iter().map(|a| a.get(0)).collect();
+        let mut tags = attribute_tags(&client, &ids, false).await?;
+        for a in &attribute_rows {
+            let (mut v, a_access, _) = render::attribute_json(a);
+            let deleted_attribute: bool = a.get(14);
+            if !cairn_domain::acl::attribute_visible(&search.viewer, &event.access, &a_access, Some(&access), &search.settings)
+                || (deleted_attribute && !deleted && !only_deleted)
+            {
+                continue;
+            }
+            v["Tag"] = Value::Array(tags.remove(&a.get::<_, i64>(0)).unwrap_or_default());
+            attributes.push(v);
+        }
+        o["Attribute"] = Value::Array(attributes);
+        o["event_id"] = json!(event_id.to_string());
+        if !first {
+            chunks.buf().push_str(", ");
+        }
+        first = false;
+        push_json(chunks.buf(), &json!({"Object": o}));
+        if !chunks.flush_if_full().await {
+            return Ok(chunks);
+        }
+    }
+    chunks.buf().push_str("]}");
+    Ok(chunks)
+}

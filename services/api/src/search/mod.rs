@@ -1,0 +1,156 @@
+//! restSearch: the parameters ([`params`]), the filters as SQL under the access rule ([`query`]),
+//! and the results streamed in every supported format ([`json`], [`flat`], [`stream`]).
+//!
+//! Every format reads rows through the same two queries — Events (`query::events`) or attribute
+//! rows (`query::attribute_rows`) — so every format sees exactly what the access rule lets through.
+//! Results are read in id order a page at a time (keyset pagination) and written as they come, so
+//! memory stays flat however many rows match.
+
+pub mod flat;
+pub mod json;
+pub mod params;
+pub mod query;
+pub mod stream;
+
+use crate::auth::Authed;
+use crate::error::ApiError;
+use crate::filters::Sql;
+use crate::state::AppState;
+use crate::warninglists::{Matcher, WarningsView};
+use axum::response::Response;
+use cairn_domain::acl::{AccessSettings, Viewer};
+pub use params::{Params, Scope};
+use std::sync::Arc;
+
+/// Formats a restSearch answers, besides the line formats of [`flat::FLAT_FORMATS`].
+const OTHER_FORMATS: &[&str] = &["json", "stix2"];
+
+/// One search: who asks, what, and the instance facts it runs with.
+#[derive(Clone)]
+pub struct Search {
+    pub state: AppState,
+    pub viewer: Viewer,
+    pub settings: AccessSettings,
+    pub params: Params,
+    pub scope: Scope,
+    pub format: String,
+    pub now: i64,
+}
+
+impl Search {
+    /// Attribute rows (`a`, `e`, `o`) this search returns.
+    pub fn attribute_sql(&self) -> Sql {
+        let mut sql = Sql::default();
+        query::attribute_rows(&mut sql, &self.params, &self.viewer, &self.settings, self.scope, self.now);
+        sql
+    }
+
+    /// Events (`e`) this search returns.
+    pub fn event_sql(&self) -> Sql {
+        let mut sql = Sql::default();
+        query::events(&mut sql, &self.params, &self.viewer, &self.settings, self.now);
+        sql
+    }
+
+    pub fn warnings_view(&self) -> WarningsView {
+        WarningsView { annotate: self.params.on("includeWarninglistHits"), enforce: self.params.on("enforceWarninglist") }
+    }
+
+    /// The warninglist matcher when `enforceWarninglist` must drop rows of a line format.
+    pub async fn warnings(&self) -> Result<Option<Arc<Matcher>>, ApiError> {
+        if !self.params.on("enforceWarninglist") {
+            return Ok(None);
+        }
+        let m = crate::handlers::support::warninglists(&self.state).await?;
+        Ok(m.is_active().then_some(m))
+    }
+
+    /// How many results the response holds (`X-Result-Count`): Events for Event-scope JSON,
+    /// attribute rows otherwise; `limit`/`page` applied.
+    async fn count(&self, events: bool) -> Result<i64, ApiError> {
+        let client = self.state.pool.get().await?;
+        let (sql, from) = if events {
+            (self.event_sql(), "rm.events e")
+        } else {
+            (self.attribute_sql(), "rm.attributes a JOIN rm.events e ON e.id = a.event_id LEFT JOIN rm.objects o ON o.id = a.object_id")
+        };
+        let (limit, page) = self.params.limit_page();
+        let window = limit.map_or(String::new(), |l| format!(" LIMIT {l} OFFSET {}", (page - 1) * l));
+        let query = format!("SELECT count(*) FROM (SELECT 1 FROM {from} WHERE {}{window}) s", sql.where_clause());
+        Ok(client.query_one(&query, &sql.refs()).await?.get(0))
+    }
+
+    /// MISP's download name: `misp.event.<id|list>.<ext>` (Event scope), `misp.attribute.list.<ext>`.
+    fn filename(&self) -> Option<String> {
+        let ext = cairn_formats::file_extension(&self.format).or(if self.format == "zeek" { Some("intel") } else { None })?;
+        let what = match self.params.get("eventid") {
+            Some(serde_json::Value::String(s)) if !s.contains(',') && !s.trim().is_empty() => s.trim().to_string(),
+            Some(serde_json::Value::Number(n)) => n.to_string(),
+            _ => "list".to_string(),
+        };
+        Some(match self.scope {
+            Scope::Event => format!("misp.event.{what}.{ext}"),
+            Scope::Attribute => format!("misp.attribute.list.{ext}"),
+            Scope::Object => format!("misp.object.list.{ext}"),
+        })
+    }
+}
+
+/// Answers a restSearch (any scope, any format) with `params` as given.
+///
+/// # Errors
+/// An unknown format (400), database errors before the first byte is written.
+pub async fn respond(state: &AppState, auth: &Authed, mut params: Params, scope: Scope) -> Result<Response, ApiError> {
+    let format = params.return_format();
+    let format = if format == "zeek" { "bro".to_string() } else { format };
+    let supported = OTHER_FORMATS.contains(&format.as_str()) || flat::FLAT_FORMATS.contains(&format.as_str());
+    if !supported || (scope == Scope::Object && format != "json") {
+        let mut list: Vec<&str> = OTHER_FORMATS.iter().chain(flat::FLAT_FORMATS).copied().collect();
+        if scope == Scope::Object {
+            list = vec!["json"];
+        }
+        return Err(ApiError::BadRequest(format!("Invalid returnFormat \"{format}\"; supported: {}.", list.join(", "))));
+    }
+    if cairn_formats::restrictive(&format) {
+        params.apply_restrictive_defaults();
+    }
+    let search = Search {
+        state: state.clone(),
+        viewer: crate::handlers::support::viewer(state, auth).await?,
+        settings: crate::handlers::support::access_settings(state).await?,
+        params,
+        scope,
+        format: format.clone(),
+        now: chrono::Utc::now().timestamp(),
+    };
+    let content_type = cairn_formats::content_type(&format).unwrap_or("application/json");
+    let events_json = format == "json" && scope == Scope::Event;
+    let count = if scope == Scope::Object { None } else { Some(search.count(events_json).await?) };
+    let filename = if format == "json" && scope != Scope::Event { None } else { search.filename() };
+    let headers = stream::headers(content_type, count, &format, filename);
+    if format == "json" {
+        return Ok(match scope {
+            Scope::Event => stream::streamed(headers, move |c| async move { json::write_events(&search, c).await }),
+            Scope::Attribute => stream::streamed(headers, move |c| async move { json::write_attributes(&search, c).await }),
+            Scope::Object => stream::streamed(headers, move |c| async move { json::write_objects(&search, c).await }),
+        });
+    }
+    if format == "stix2" {
+        return Ok(stream::streamed(headers, move |c| async move { flat::write_stix2(&search, c).await }));
+    }
+    let cx = flat::FormatContext {
+        base_url: state.settings.instance.base_url.clone(),
+        nids_sid: auth.user.nids_sid,
+        host_org_name: host_org_name(state).await?,
+    };
+    let writer = flat::Flat::new(&format, &search.params, scope, &cx)
+        .ok_or_else(|| ApiError::BadRequest(format!("Invalid returnFormat \"{format}\".")))?;
+    Ok(stream::streamed(headers, move |c| async move { flat::write_rows(&search, writer, c).await }))
+}
+
+/// The host organisation's name (Bro/Zeek's `meta.source`).
+async fn host_org_name(state: &AppState) -> Result<Option<String>, ApiError> {
+    let facts = state.instance.get(&state.pool).await?;
+    let client = state.pool.get().await?;
+    Ok(client.query_opt("SELECT name FROM rm.organisations WHERE id = $1", &[&facts.host_org_id]).await?.map(|r| r.get(0)))
+}
