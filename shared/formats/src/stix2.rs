@@ -59,6 +59,8 @@
 //! - Registry keys: misp-stix copies MISP's `HKLM\…` through, which STIX 2.1 (and
 //!   stix2-validator) rejects; Cairn writes the full hive name (`HKEY_LOCAL_MACHINE\…`) in both
 //!   the SCO and the pattern.
+//! - `url`/`link`/`uri` values without a scheme (`/gate.php`, `evil.com/x`): misp-stix writes a
+//!   `url` object whose value is not a URI (invalid STIX); Cairn writes an `x-misp-attribute`.
 //! - `x-misp-object` timestamps: the records carry no Object timestamp, so the newest member
 //!   attribute's timestamp stands in.
 //! - Relationship ids are misp-stix's UUIDv5s, so stix2-validator warns (not errors) that they
@@ -328,6 +330,15 @@ struct Sco {
 }
 
 /// How one attribute maps to STIX.
+/// Whether a value starts with a URI scheme (`http:`, `hxxp:`, `ftp:`…), as RFC 3986 requires of
+/// an absolute URI.
+fn has_scheme(value: &str) -> bool {
+    let Some((scheme, rest)) = value.split_once(':') else { return false };
+    !rest.is_empty()
+        && scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+}
+
 enum Shape {
     Observable {
         scos: Vec<Sco>,
@@ -805,6 +816,10 @@ fn shape(attribute: &Attribute) -> Shape {
                 ),
             }
         }
+        // STIX's `url:value` must be an absolute URI (RFC 3986); MISP values such as `/gate.php`
+        // (`uri`) or `evil.com/x` (scheme-less `url`) become custom attributes instead of
+        // invalid observables (misp-stix writes them as `url` objects the validator refuses).
+        "url" | "link" | "uri" if !has_scheme(v1) => Shape::Custom,
         "url" | "link" | "uri" => Shape::Observable {
             scos: vec![sco("url", uuid, &[("value", js(v1))])],
             pattern: format!("[url:value = '{}']", escape_pattern(v1)),

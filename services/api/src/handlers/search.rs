@@ -131,22 +131,23 @@ struct Legacy {
 fn legacy_route(controller: &str, action: &str, args: &[String]) -> Option<Legacy> {
     let first = args.first().map(|s| s.to_ascii_lowercase());
     Some(match (controller, action) {
+        // These filter the rows by type/category, as MISP's old exporters did: the attribute scope.
         ("events", "csv") => Legacy {
-            scope: Scope::Event,
+            scope: Scope::Attribute,
             format: "csv",
             skip: 1,
             names: &["eventid", "ignore", "tags", "category", "type", "includeContext", "from", "to", "last", "headerless", "enforceWarninglist", "value", "timestamp"],
             restrictive: true,
         },
         ("events", "nids") => Legacy {
-            scope: Scope::Event,
+            scope: Scope::Attribute,
             format: if first.as_deref() == Some("snort") { "snort" } else { "suricata" },
             skip: 2,
             names: &["eventid", "frame", "tags", "from", "to", "last", "type", "enforceWarninglist", "includeAllTags"],
             restrictive: true,
         },
         ("events", "hids") => Legacy {
-            scope: Scope::Event,
+            scope: Scope::Attribute,
             format: "hashes",
             skip: 2,
             names: &["tags", "from", "to", "last", "enforceWarninglist"],
