@@ -180,6 +180,8 @@ pub async fn apply(tx: &Transaction<'_>, stream_id: Uuid, change: &Change, p: &m
             tx.execute("DELETE FROM rm.attribute_tags WHERE tag_id = $1", &[id]).await?;
         }
         Change::EventCreated(m) | Change::EventUpdated(m) => {
+            // `sighting_timestamp` is moved by sightings (their own stream, see `collaboration`), not by
+            // the Event's record, which keeps the value it was created with: never move it back.
             let date = chrono::NaiveDate::parse_from_str(&m.date, "%Y-%m-%d").unwrap_or_default();
             tx.execute(
                 "INSERT INTO rm.events (id, uuid, info, date, threat_level_id, analysis, distribution, sharing_group_id, org_id, \
@@ -188,7 +190,7 @@ pub async fn apply(tx: &Transaction<'_>, stream_id: Uuid, change: &Change, p: &m
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
                  ON CONFLICT (id) DO UPDATE SET info = $3, date = $4, threat_level_id = $5, analysis = $6, distribution = $7, \
                  sharing_group_id = $8, org_id = $9, orgc_id = $10, user_id = $11, published = $12, publish_timestamp = $13, \
-                 timestamp = $14, sighting_timestamp = $15, proposal_email_lock = $16, locked = $17, disable_correlation = $18, \
+                 timestamp = $14, sighting_timestamp = GREATEST(rm.events.sighting_timestamp, $15), proposal_email_lock = $16, locked = $17, disable_correlation = $18, \
                  extends_uuid = $19",
                 &[
                     &m.id,

@@ -4,10 +4,13 @@
 //! - [`directory`]: organisations, users, API keys, instance settings (`rm.organisations`, `rm.users`,
 //!   `rm.auth_keys`, `rm.instance`, `rm.settings`).
 //! - [`events`]: Events, Attributes, Objects, references, tags and tag links (`rm.events`, …).
+//! - [`collaboration`]: proposals, delegations, discussion threads and posts, sightings
+//!   (`rm.shadow_attributes`, `rm.event_delegations`, `rm.threads`, `rm.posts`, `rm.sightings`).
 //!
 //! One projector (`indexer`) owns all of these tables, so a read-your-writes wait has a single
 //! checkpoint to watch.
 
+pub mod collaboration;
 pub mod directory;
 pub mod events;
 
@@ -36,6 +39,7 @@ impl Projector for Indexer {
                 .map_err(|e| ApplyError::Invalid(e.to_string()))?;
             directory::apply(tx, stored.stream_id, &change).await?;
             events::apply(tx, stored.stream_id, &change, &mut pending).await?;
+            collaboration::apply(tx, stored.stream_id, &change).await?;
         }
         events::finish(tx, &mut pending).await
     }
