@@ -13,7 +13,7 @@ pub fn events(sql: &mut Sql, viewer: &Viewer, settings: &AccessSettings, e: &str
     let sgs = sql.param(viewer.sharing_groups.iter().copied().collect::<Vec<i64>>());
     let published = if settings.unpublished_private { format!(" AND {e}.published") } else { String::new() };
     sql.and(format!(
-        "({e}.org_id = {org} OR ({e}.distribution IN (1, 2, 3){published}) \
+        "({e}.org_id = {org} OR {e}.delegate_org_id = {org} OR ({e}.distribution IN (1, 2, 3){published}) \
          OR ({e}.distribution = 4 AND {e}.sharing_group_id = ANY({sgs}){published}))"
     ));
 }

@@ -28,6 +28,10 @@ pub enum ApiError {
     MethodNotAllowed(String),
     #[error("{0}")]
     Conflict(String),
+    /// 409 with what the client needs to decide (e.g. both versions of a stale proposal), merged
+    /// into the error body.
+    #[error("{message}")]
+    Stale { message: String, details: Value },
     #[error("{0}")]
     PayloadTooLarge(String),
     /// MISP's saveFail: 403 with `saved: false` and an `errors` member.
@@ -52,7 +56,7 @@ impl ApiError {
             Self::Forbidden(_) | Self::SaveFailed { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::Stale { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -64,6 +68,13 @@ impl ApiError {
         match self {
             Self::SaveFailed { name, errors } => {
                 json!({"saved": false, "name": name, "message": name, "url": url, "errors": errors})
+            }
+            Self::Stale { message, details } => {
+                let mut body = json!({"name": message, "message": message, "url": url});
+                if let (Some(b), Some(d)) = (body.as_object_mut(), details.as_object()) {
+                    b.extend(d.clone());
+                }
+                body
             }
             Self::Internal(cause) => {
                 tracing::error!(%url, cause = %cause, "internal error");
@@ -108,7 +119,14 @@ impl From<DomainError> for ApiError {
             DomainError::Forbidden(m) => Self::Forbidden(m),
             DomainError::AlreadyExists(m) => Self::SaveFailed { name: m.clone(), errors: json!(m) },
             DomainError::Conflict(m) => Self::Conflict(m),
-            e @ DomainError::StaleProposal(_) => Self::Conflict(e.to_string()),
+            DomainError::StaleProposal(stale) => {
+                let message = DomainError::StaleProposal(stale.clone()).to_string();
+                let details = json!({
+                    "current": {"Attribute": stale.current, "revision": stale.current_revision},
+                    "proposed": {"ShadowAttribute": stale.proposal, "base_revision": stale.proposal.base_revision},
+                });
+                Self::Stale { message, details }
+            }
         }
     }
 }
@@ -134,7 +152,14 @@ impl From<deadpool_postgres::PoolError> for ApiError {
 
 impl From<tokio_postgres::Error> for ApiError {
     fn from(e: tokio_postgres::Error) -> Self {
-        if e.is_closed() || e.code().is_none() { Self::Unavailable(e.to_string()) } else { Self::Internal(e.to_string()) }
+        if e.is_closed() || e.code().is_none() {
+            return Self::Unavailable(e.to_string());
+        }
+        // The server's own words (the Display of a db error is just "db error").
+        match e.as_db_error() {
+            Some(db) => Self::Internal(format!("{}: {} ({})", db.severity(), db.message(), db.code().code())),
+            None => Self::Internal(e.to_string()),
+        }
     }
 }
 

@@ -36,6 +36,8 @@ pub struct ViewOptions {
     /// Leave out attributes carrying one of these tags (lower-cased names, `%` at either end as a
     /// wildcard): restSearch `tags` NOT in the Event scope.
     pub blocked_tags: Vec<String>,
+    /// Which sightings of other organisations the viewer sees (`Plugin.Sightings_policy`).
+    pub sightings: cairn_domain::acl::SightingSettings,
 }
 
 /// The access-relevant columns of an `rm.events` row plus what rendering needs.
@@ -51,7 +53,8 @@ pub struct EventRow {
 
 pub const EVENT_COLUMNS: &str = "e.id, e.uuid, e.info, e.date::text, e.threat_level_id, e.analysis, e.distribution, \
     e.sharing_group_id, e.org_id, e.orgc_id, e.user_id, e.published, e.publish_timestamp, e.timestamp, \
-    e.sighting_timestamp, e.proposal_email_lock, e.locked, e.disable_correlation, e.extends_uuid, e.attribute_count";
+    e.sighting_timestamp, e.proposal_email_lock, e.locked, e.disable_correlation, e.extends_uuid, e.attribute_count, \
+    e.delegate_org_id";
 
 pub fn event_row(r: &Row) -> EventRow {
     event_row_at(r, 0)
@@ -92,11 +95,37 @@ pub fn event_row_at(r: &Row, o: usize) -> EventRow {
     EventRow {
         id,
         uuid,
-        access: EventAccess { org_id, distribution: distribution as u8, sharing_group_id: sg, published, delegate_org_id: 0 },
+        access: EventAccess { org_id, distribution: distribution as u8, sharing_group_id: sg, published, delegate_org_id: r.get(o + 20) },
         orgc_id,
         user_id,
         row,
     }
+}
+
+/// The Event's own fields (MISP's `Event` summary on proposals, sightings, delegations).
+pub fn event_summary(event: &EventRow) -> Value {
+    event.row.clone()
+}
+
+/// The access fields of an attribute and of its Object (if any): `None` when missing.
+///
+/// # Errors
+/// Database errors.
+pub async fn attribute_access(client: &impl GenericClient, id: i64) -> Result<Option<(ElementAccess, Option<ElementAccess>)>, ApiError> {
+    let stmt = client
+        .prepare_cached(
+            "SELECT a.distribution, a.sharing_group_id, o.distribution, o.sharing_group_id, a.object_id FROM rm.attributes a \
+             LEFT JOIN rm.objects o ON o.id = a.object_id WHERE a.id = $1",
+        )
+        .await?;
+    let Some(r) = client.query_opt(&stmt, &[&id]).await? else { return Ok(None) };
+    let a = ElementAccess { distribution: r.get::<_, i16>(0) as u8, sharing_group_id: r.get(1) };
+    let object_id: i64 = r.get(4);
+    if object_id == 0 {
+        return Ok(Some((a, None)));
+    }
+    let Some(d) = r.get::<_, Option<i16>>(2) else { return Ok(None) };
+    Ok(Some((a, Some(ElementAccess { distribution: d as u8, sharing_group_id: r.get::<_, Option<i64>>(3).unwrap_or(0) }))))
 }
 
 /// Finds an Event by numeric id or uuid.
@@ -314,6 +343,7 @@ pub async fn event_json(
     // Deleted attributes are visible only to the owner organisation (and site admins).
     let owner = viewer.site_admin || viewer.org_id == event.access.org_id;
     let options = if owner { options.clone() } else { ViewOptions { deleted: false, only_deleted: false, ..options.clone() } };
+    let mut new_attribute_proposals = Vec::new();
     if !options.metadata {
         let stmt = client
             .prepare_cached(&format!("SELECT {OBJECT_COLUMNS} FROM rm.objects o WHERE o.event_id = $1 ORDER BY o.id"))
@@ -328,6 +358,17 @@ pub async fn event_json(
         }
         let object_access: HashMap<i64, ElementAccess> = objects.iter().map(|(id, _, a, _)| (*id, *a)).collect();
         let mut tags = attribute_tags(client, event.id, options.all_tags).await?;
+        let mut proposals = crate::collab::event_proposals(client, event.id).await?;
+        let mut sightings: HashMap<i64, Vec<(i64, Value)>> = HashMap::new();
+        if !options.no_sightings {
+            for (attribute_id, org_id, s) in crate::collab::event_sightings(client, event.id).await? {
+                sightings.entry(attribute_id).or_default().push((org_id, s));
+            }
+        }
+        new_attribute_proposals = proposals.remove(&0).unwrap_or_default();
+        let reported = options.sightings.policy == cairn_domain::acl::SightingPolicy::SightingReporter
+            && !sightings.is_empty()
+            && crate::collab::org_reported(client, event.id, viewer.org_id).await?;
         let stmt = client
             .prepare_cached(&format!("SELECT {ATTRIBUTE_COLUMNS} FROM rm.attributes a WHERE a.event_id = $1 ORDER BY a.id"))
             .await?;
@@ -357,9 +398,16 @@ pub async fn event_json(
             }
             v["Tag"] = Value::Array(attribute_tags);
             v["Galaxy"] = json!([]);
-            v["ShadowAttribute"] = json!([]);
+            v["ShadowAttribute"] = Value::Array(proposals.remove(&id).unwrap_or_default());
             if !options.no_sightings {
-                v["Sighting"] = json!([]);
+                let visible: Vec<Value> = sightings
+                    .remove(&id)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|(org_id, _)| acl::sighting_visible(viewer, &event.access, &access, object, settings, &options.sightings, *org_id, reported))
+                    .map(|(_, s)| s)
+                    .collect();
+                v["Sighting"] = Value::Array(visible);
             }
             if object_id == 0 {
                 standalone.push(v);
@@ -393,7 +441,8 @@ pub async fn event_json(
         e.insert("Attribute".into(), Value::Array(standalone));
         e.insert("Object".into(), Value::Array(object_list));
     }
-    e.insert("ShadowAttribute".into(), json!([]));
+    // Proposals of new attributes (those of existing ones sit on their attribute).
+    e.insert("ShadowAttribute".into(), Value::Array(new_attribute_proposals));
     e.insert("RelatedEvent".into(), json!([]));
     e.insert("Galaxy".into(), json!([]));
     e.insert("EventReport".into(), json!([]));

@@ -140,6 +140,12 @@ pub async fn apply_changes(c: &impl GenericClient, s: &str, changes: &[StoredCha
                 c.execute(&format!("UPDATE {s}.events SET timestamp = $2, published = false WHERE uuid = $1"), &[&stored.stream_id, timestamp])
                     .await?;
             }
+            Change::DelegationRequested(d) => {
+                c.execute(&format!("UPDATE {s}.events SET delegate_org_id = $2 WHERE uuid = $1"), &[&stored.stream_id, &d.org_id]).await?;
+            }
+            Change::DelegationAccepted { .. } | Change::DelegationDiscarded { .. } => {
+                c.execute(&format!("UPDATE {s}.events SET delegate_org_id = 0 WHERE uuid = $1"), &[&stored.stream_id]).await?;
+            }
             Change::EventPublished { .. } => {
                 c.execute(&format!("UPDATE {s}.events SET published = true WHERE uuid = $1"), &[&stored.stream_id]).await?;
             }

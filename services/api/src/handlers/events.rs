@@ -78,7 +78,8 @@ async fn render_event(
     let settings = support::access_settings(state).await?;
     let Some(row) = render::find_event(&client, key).await? else { return Err(invalid_event()) };
     let viewer = support::viewer(state, auth).await?;
-    let mut event = render::event_json(&client, &viewer, &settings, &row, options).await?.ok_or_else(invalid_event)?;
+    let options = ViewOptions { sightings: support::sighting_settings(state).await?, ..options.clone() };
+    let mut event = render::event_json(&client, &viewer, &settings, &row, &options).await?.ok_or_else(invalid_event)?;
     drop(client);
     super::sharing_groups::attach(state, &mut event).await?;
     if correlations.events || correlations.granular {
@@ -174,11 +175,16 @@ pub async fn run(
     let facts = support::facts(state, auth).await?;
     let ctx = facts.context(state, auth);
     let meta = CommandMeta::new(command_type, auth.actor());
-    commands::execute(state, &meta, uuid, stream::EVENT, event::evolve, |s: &EventState| {
+    let author = auth.user.id;
+    let executed = commands::execute(state, &meta, uuid, stream::EVENT, event::evolve, |s: &EventState| {
         let d = event::decide(s, &ctx, command.clone()).map_err(|e| refusal(e, action))?;
-        Ok((d.changes, d.errors))
+        let notifications = crate::notify::for_changes(s, &d.changes, author);
+        Ok((d.changes, (d.errors, notifications)))
     })
-    .await
+    .await?;
+    let (errors, notifications) = executed.extra;
+    crate::notify::publish(state, uuid, &auth.actor(), notifications).await?;
+    Ok(commands::Executed { receipt: executed.receipt, changes: executed.changes, extra: errors })
 }
 
 /// `POST /events/edit/{id|uuid}[/metadata:1]`: merge by uuid with MISP's timestamp rules.
@@ -266,4 +272,21 @@ pub async fn add_tag(state: &AppState, auth: &Authed, req: &Request) -> Result<R
     )
     .await?;
     Ok(saved("Tag(s) added.", &req.url, Some(id.to_string())))
+}
+
+/// `POST /events/contact/{id}` with `{"message", "creator_only"}`: writes to the Event's reporter. The
+/// contact is recorded in the Event's history and delivered on the reporting organisation's
+/// notification subject (no mail server needed).
+pub async fn contact(state: &AppState, auth: &Authed, req: &Request) -> Result<Response, ApiError> {
+    let key = req.path.args.first().ok_or_else(invalid_event)?;
+    let (_, uuid) = resolve(state, auth, key).await?;
+    let body = crate::body::parse(&req.body)?;
+    let body = crate::body::unwrap(&body, "Event");
+    let message = crate::body::text(body.get("message")).filter(|m| !m.trim().is_empty()).ok_or_else(|| ApiError::SaveFailed {
+        name: "Could not contact the reporter".into(),
+        errors: json!({"message": ["The message is empty."]}),
+    })?;
+    let creator_only = crate::body::flag(body.get("creator_only")).unwrap_or(false);
+    run(state, auth, uuid, "events.contact", "contact the reporter", EventCommand::ContactReporter { message, creator_only }).await?;
+    Ok(saved("Email sent to the reporter.", &req.url, None))
 }

@@ -3,12 +3,16 @@
 pub mod admin;
 pub mod attributes;
 pub mod correlations;
+pub mod delegations;
+pub mod discussions;
 pub mod events;
 pub mod freetext;
 pub mod objects;
+pub mod proposals;
 pub mod regexps;
 pub mod search;
 pub mod servers;
+pub mod sightings;
 pub mod sharing_groups;
 pub mod support;
 pub mod tags;
@@ -38,7 +42,7 @@ fn is_write(req: &Request) -> bool {
     let p = &req.path;
     !matches!(
         p.action.as_str(),
-        "view" | "index" | "describe_types" | "get_version" | "get_py_misp_version" | "get_setting" | "rest_search" | "search" | "get_raw" | "check_value"
+        "view" | "index" | "describe_types" | "get_version" | "get_py_misp_version" | "get_setting" | "rest_search" | "search" | "get_raw" | "check_value" | "list_sightings" | "view_event"
     ) && req.method != Method::GET
         && req.method != Method::HEAD
 }
@@ -89,6 +93,7 @@ pub async fn route(state: &AppState, auth: &Authed, req: &Request) -> Result<Res
         (_, "attributes", "delete") => attributes::delete(state, auth, req).await,
         (_, "attributes", "restore") => attributes::restore(state, auth, req).await,
         (_, "attributes", "view") => attributes::view(state, auth, req).await,
+        (_, "attributes", "index") => crate::search::attribute_index(state, auth, crate::search::Params::read(req)?).await,
         (_, "attributes", "rest_search") => search::attributes_rest_search(state, auth, req).await,
         (_, "objects", "rest_search") => search::objects_rest_search(state, auth, req).await,
         (_, "events", "csv" | "nids" | "hids" | "stix2") | (_, "attributes", "text" | "rpz" | "bro") => search::legacy(state, auth, req).await,
@@ -101,6 +106,33 @@ pub async fn route(state: &AppState, auth: &Authed, req: &Request) -> Result<Res
         (_, "object_references", "delete") => objects::delete_reference(state, auth, req).await,
         (_, "object_templates", "index") => objects::templates_index(state),
         (_, "object_templates", "get_raw") => objects::templates_get_raw(state, req),
+
+        (_, "shadow_attributes", "add") => proposals::add(state, auth, req).await,
+        (_, "shadow_attributes", "edit") => proposals::edit(state, auth, req).await,
+        (_, "shadow_attributes", "delete") => proposals::delete(state, auth, req).await,
+        (_, "shadow_attributes", "view") => proposals::view(state, auth, req).await,
+        (_, "shadow_attributes", "index") => proposals::index(state, auth, req).await,
+        (_, "shadow_attributes", "accept") => proposals::accept(state, auth, req).await,
+        (_, "shadow_attributes", "discard") => proposals::discard(state, auth, req).await,
+
+        (_, "sightings", "add") => sightings::add(state, auth, req).await,
+        (_, "sightings", "delete") => sightings::delete(state, auth, req).await,
+        (_, "sightings", "list_sightings") => sightings::list(state, auth, req).await,
+        (_, "sightings", "index") => sightings::index(state, auth, req).await,
+        (_, "sightings", "rest_search") => sightings::rest_search(state, auth, req).await,
+
+        (_, "event_delegations", "delegate_event") => delegations::delegate(state, auth, req).await,
+        (_, "event_delegations", "accept_delegation") => delegations::accept(state, auth, req).await,
+        (_, "event_delegations", "delete_delegation") => delegations::discard(state, auth, req).await,
+        (_, "event_delegations", "view") => delegations::view(state, auth, req).await,
+        (_, "event_delegations", "index") => delegations::index(state, auth, req).await,
+        (_, "posts", "add") => discussions::add(state, auth, req).await,
+        (_, "posts", "edit") => discussions::edit(state, auth, req).await,
+        (_, "posts", "delete") => discussions::delete(state, auth, req).await,
+        (_, "threads", "view") => discussions::view(state, auth, req).await,
+        (_, "threads", "view_event") => discussions::view_event(state, auth, req).await,
+        (_, "threads", "index") => discussions::index(state, auth).await,
+        (_, "events", "contact") => events::contact(state, auth, req).await,
 
         (_, "tags", "index") => tags::index(state, auth).await,
         (_, "tags", "view") => tags::view(state, auth, req).await,

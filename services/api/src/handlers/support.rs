@@ -435,3 +435,13 @@ pub async fn warnings_for(
     }
     Ok(Some((matcher, warninglist_catalog(state).await?)))
 }
+
+/// `Plugin.Sightings_policy` and the host organisation, for sighting visibility.
+///
+/// # Errors
+/// Database errors.
+pub async fn sighting_settings(state: &AppState) -> Result<cairn_domain::acl::SightingSettings, ApiError> {
+    let facts = state.instance.get(&state.pool).await?;
+    let policy = crate::body::int(facts.settings.get("Plugin.Sightings_policy")).unwrap_or(0);
+    Ok(cairn_domain::acl::SightingSettings { policy: cairn_domain::acl::SightingPolicy::from_setting(policy), host_org_id: facts.host_org_id })
+}

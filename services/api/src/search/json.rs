@@ -44,6 +44,7 @@ pub async fn write_events(search: &Search, mut chunks: Chunks) -> Result<Chunks,
         no_sightings: !p.on("includeSightings") && p.on("noSightings"),
         to_ids: query::to_ids_filter(p),
         blocked_tags: query::blocked_attribute_tags(p),
+        sightings: crate::handlers::support::sighting_settings(&search.state).await?,
     };
     let warnings = search.warnings_view();
     let annotator_parts = crate::handlers::support::warnings_for(&search.state, warnings).await?;
@@ -142,8 +143,40 @@ async fn inherited_tags(client: &deadpool_postgres::Client, event_ids: &[i64], a
     Ok(out)
 }
 
-/// `attributes/restSearch` as JSON.
-pub async fn write_attributes(search: &Search, mut chunks: Chunks) -> Result<Chunks, ApiError> {
+/// The sightings of a page of attribute rows the viewer may see (sighting policy applied), by
+/// attribute id.
+async fn visible_sightings(search: &Search, client: &deadpool_postgres::Client, rows: &[tokio_postgres::Row]) -> Result<HashMap<i64, Vec<Value>>, ApiError> {
+    let policy = crate::handlers::support::sighting_settings(&search.state).await?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+    let sightings = client
+        .query(&format!("SELECT {} FROM rm.sightings g WHERE g.attribute_id = ANY($1) ORDER BY g.id", crate::collab::SIGHTING_COLUMNS), &[&ids])
+        .await?;
+    let mut org_ids: Vec<i64> = sightings.iter().map(|r| r.get(4)).collect();
+    org_ids.sort_unstable();
+    org_ids.dedup();
+    let orgs = crate::collab::orgs(client, &org_ids).await?;
+    let mut out: HashMap<i64, Vec<Value>> = HashMap::new();
+    let mut events: HashMap<i64, (Option<render::EventRow>, bool)> = HashMap::new();
+    for s in &sightings {
+        let attribute_id: i64 = s.get(3);
+        let Some(row) = rows.iter().find(|r| r.get::<_, i64>(0) == attribute_id) else { continue };
+        let event_id: i64 = row.get(2);
+        if !events.contains_key(&event_id) {
+            let event = render::find_event(client, &event_id.to_string()).await?;
+            let reported = crate::collab::org_reported(client, event_id, search.viewer.org_id).await?;
+            events.insert(event_id, (event, reported));
+        }
+        let Some((Some(event), reported)) = events.get(&event_id) else { continue };
+        let Some((access, object)) = render::attribute_access(client, attribute_id).await? else { continue };
+        if cairn_domain::acl::sighting_visible(&search.viewer, &event.access, &access, object.as_ref(), &search.settings, &policy, s.get(4), *reported) {
+            out.entry(attribute_id).or_default().push(crate::collab::sighting_json(s, &orgs));
+        }
+    }
+    Ok(out)
+}
+
+/// `attributes/restSearch` as JSON (`bare`: a plain list, as `attributes/index` answers).
+pub async fn write_attributes(search: &Search, mut chunks: Chunks, bare: bool) -> Result<Chunks, ApiError> {
     let client = search.state.pool.get().await?;
     let sql = search.attribute_sql();
     let where_clause = sql.where_clause();
@@ -159,7 +192,7 @@ pub async fn write_attributes(search: &Search, mut chunks: Chunks) -> Result<Chu
     let mut offset = limit.map_or(0, |l| (page - 1) * l);
     let mut last_id = 0_i64;
     let mut first = true;
-    chunks.buf().push_str("{\"response\": {\"Attribute\": [");
+    chunks.buf().push_str(if bare { "[" } else { "{\"response\": {\"Attribute\": [" });
     loop {
         let take = remaining.map_or(ATTRIBUTE_PAGE, |r| r.min(ATTRIBUTE_PAGE));
         if take <= 0 {
@@ -197,6 +230,7 @@ pub async fn write_attributes(search: &Search, mut chunks: Chunks) -> Result<Chu
                 }));
             }
         }
+        let mut sightings = if p.on("includeSightings") { visible_sightings(search, &client, &rows).await? } else { HashMap::new() };
         let mut page_list = Vec::with_capacity(rows.len());
         for r in &rows {
             let (mut v, _, _) = render::attribute_json(r);
@@ -217,7 +251,7 @@ pub async fn write_attributes(search: &Search, mut chunks: Chunks) -> Result<Chu
                 v["RelatedAttribute"] = Value::Array(related.remove(&id).unwrap_or_default());
             }
             if p.on("includeSightings") {
-                v["Sighting"] = json!([]);
+                v["Sighting"] = Value::Array(sightings.remove(&id).unwrap_or_default());
             }
             if p.on("includeProposals") {
                 v["ShadowAttribute"] = json!([]);
@@ -241,7 +275,7 @@ pub async fn write_attributes(search: &Search, mut chunks: Chunks) -> Result<Chu
             break;
         }
     }
-    chunks.buf().push_str("]}}");
+    chunks.buf().push_str(if bare { "]" } else { "]}}" });
     Ok(chunks)
 }
 

@@ -131,7 +131,7 @@ pub async fn respond(state: &AppState, auth: &Authed, mut params: Params, scope:
     if format == "json" {
         return Ok(match scope {
             Scope::Event => stream::streamed(headers, move |c| async move { json::write_events(&search, c).await }),
-            Scope::Attribute => stream::streamed(headers, move |c| async move { json::write_attributes(&search, c).await }),
+            Scope::Attribute => stream::streamed(headers, move |c| async move { json::write_attributes(&search, c, false).await }),
             Scope::Object => stream::streamed(headers, move |c| async move { json::write_objects(&search, c).await }),
         });
     }
@@ -153,4 +153,23 @@ async fn host_org_name(state: &AppState) -> Result<Option<String>, ApiError> {
     let facts = state.instance.get(&state.pool).await?;
     let client = state.pool.get().await?;
     Ok(client.query_opt("SELECT name FROM rm.organisations WHERE id = $1", &[&facts.host_org_id]).await?.map(|r| r.get(0)))
+}
+
+/// `GET /attributes/index`: every attribute the caller may see, as a plain list (streamed).
+///
+/// # Errors
+/// Database errors before the first byte.
+pub async fn attribute_index(state: &AppState, auth: &Authed, params: Params) -> Result<Response, ApiError> {
+    let search = Search {
+        state: state.clone(),
+        viewer: crate::handlers::support::viewer(state, auth).await?,
+        settings: crate::handlers::support::access_settings(state).await?,
+        params,
+        scope: Scope::Attribute,
+        format: "json".into(),
+        now: chrono::Utc::now().timestamp(),
+    };
+    let count = search.count(false).await?;
+    let headers = stream::headers("application/json", Some(count), "json", None);
+    Ok(stream::streamed(headers, move |c| async move { json::write_attributes(&search, c, true).await }))
 }
