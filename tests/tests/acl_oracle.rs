@@ -49,6 +49,12 @@ struct World {
     objects: BTreeMap<i64, Obj>,
     attributes: BTreeMap<i64, Attr>,
     settings: AccessSettings,
+    /// Proposals: id → (event id, target attribute, proposing org).
+    proposals: BTreeMap<i64, (i64, Option<i64>, i64)>,
+    /// Events with a discussion.
+    discussed: BTreeSet<i64>,
+    /// Sightings: id → (attribute id, reporting org).
+    sightings: BTreeMap<i64, (i64, i64)>,
 }
 
 fn id_of(v: &Value) -> i64 {
@@ -193,10 +199,46 @@ async fn build(stack: &Stack, rng: &mut Rng) -> World {
             }
         }
     }
+    collaborate(stack, rng, &mut world).await;
     world.settings = AccessSettings { unpublished_private: rng.chance(30) };
     let (status, r) = stack.post("/servers/serverSettingsEdit/MISP.unpublishedprivate", &json!({"value": world.settings.unpublished_private})).await;
     assert_eq!(status, 200, "{r}");
     world
+}
+
+/// Proposals, posts and sightings by random users on what they can see (made before the final
+/// settings, as visibility was then).
+async fn collaborate(stack: &Stack, rng: &mut Rng, world: &mut World) {
+    let event_ids: Vec<i64> = world.events.keys().copied().collect();
+    for event_id in event_ids {
+        let writers: Vec<usize> = (0..world.users.len())
+            .filter(|i| !world.users[*i].site_admin && !world.users[*i].label.starts_with("role 6"))
+            .filter(|i| world.event_visible(&world.viewer(&world.users[*i]), event_id))
+            .collect();
+        let Some(&w) = rng.pick(&writers) else { continue };
+        let (key, org_id, v) = (world.users[w].key.clone(), world.users[w].org_id, world.viewer(&world.users[w]));
+        let targets: Vec<i64> = world.attributes.iter().filter(|(id, a)| a.event_id == event_id && world.attribute_visible(&v, **id)).map(|(id, _)| *id).collect();
+        if rng.chance(60) {
+            let (path, target) = match rng.pick(&targets) {
+                Some(t) if rng.chance(50) => (format!("/shadow_attributes/edit/{t}"), Some(*t)),
+                _ => (format!("/shadow_attributes/add/{event_id}"), None),
+            };
+            let body = if target.is_some() { json!({"comment": "proposed"}) } else { json!({"type": "ip-src", "value": format!("192.0.2.{}", rng.below(200))}) };
+            let (status, p) = stack.post_as(&key, &path, &body).await;
+            assert_eq!(status, 200, "{path}: {p}");
+            world.proposals.insert(id_of(&p["ShadowAttribute"]["id"]), (event_id, target, org_id));
+        }
+        if rng.chance(40) {
+            let (status, p) = stack.post_as(&key, &format!("/posts/add/event/{event_id}"), &json!({"message": "seen"})).await;
+            assert_eq!(status, 200, "{p}");
+            world.discussed.insert(event_id);
+        }
+        if let Some(t) = rng.pick(&targets).copied().filter(|_| rng.chance(70)) {
+            let (status, s) = stack.post_as(&key, &format!("/sightings/add/{t}"), &json!({"source": "oracle"})).await;
+            assert_eq!(status, 200, "{s}");
+            world.sightings.insert(id_of(&s["Sighting"]["id"]), (t, org_id));
+        }
+    }
 }
 
 async fn get(stack: &Stack, key: &str, method: Method, path: &str, body: Option<Value>) -> (u16, Value, Option<i64>) {
@@ -274,6 +316,7 @@ async fn check(stack: &Stack, world: &World, oracle: &mut Oracle) {
         oracle.compare("attributes/restSearch", who, &all_attributes, &visible_attributes, &got);
 
         search_formats(stack, world, oracle, u, &visible_attributes, &visible_objects).await;
+        collaboration_paths(stack, world, oracle, u, &v).await;
 
         // events/view of every Event: 404 or exactly the visible parts (and only visible correlations)
         for id in &all_events {
@@ -391,6 +434,64 @@ async fn search_formats(stack: &Stack, world: &World, oracle: &mut Oracle, u: &U
     let got: BTreeSet<i64> = list.iter().flat_map(|o| ids(o["Object"].get("Attribute"))).filter(|id| all.contains(id)).collect();
     let expected: BTreeSet<i64> = live_visible.iter().copied().filter(|a| world.attributes[a].object_id.is_some_and(|o| got_object(&list, o))).collect();
     oracle.compare("objects/restSearch attributes", who, &all, &expected, &got);
+}
+
+/// Proposals, discussions and sightings: exactly what the access rule allows.
+async fn collaboration_paths(stack: &Stack, world: &World, oracle: &mut Oracle, u: &User, v: &Viewer) {
+    let who = &u.label;
+    let proposal_visible = |(event_id, target, _): &(i64, Option<i64>, i64)| match target {
+        None => world.event_visible(v, *event_id),
+        Some(a) => {
+            let attr = &world.attributes[a];
+            let object = attr.object_id.map(|o| world.objects[&o].access);
+            acl::proposal_visible(v, &world.events[event_id].access, Some((&attr.access, object.as_ref())), &world.settings)
+        }
+    };
+    let all: BTreeSet<i64> = world.proposals.keys().copied().collect();
+    let expected: BTreeSet<i64> = world
+        .proposals
+        .iter()
+        .filter(|(_, p)| proposal_visible(p))
+        .filter(|(_, (event_id, _, org))| u.site_admin || world.events[event_id].access.org_id == u.org_id || *org == u.org_id)
+        .map(|(id, _)| *id)
+        .collect();
+    let (status, list, _) = get(stack, &u.key, Method::GET, "/shadow_attributes/index", None).await;
+    assert_eq!(status, 200, "{list}");
+    let got: BTreeSet<i64> = list.as_array().into_iter().flatten().map(|p| id_of(&p["ShadowAttribute"]["id"])).collect();
+    oracle.compare("shadow_attributes/index", who, &all, &expected, &got);
+    for (id, p) in &world.proposals {
+        let (status, _, _) = get(stack, &u.key, Method::GET, &format!("/shadow_attributes/view/{id}"), None).await;
+        oracle.compare_one("shadow_attributes/view", who, *id, proposal_visible(p), status == 200);
+    }
+    let (status, threads, _) = get(stack, &u.key, Method::GET, "/threads/index", None).await;
+    assert_eq!(status, 200, "{threads}");
+    let got: BTreeSet<i64> = threads.as_array().into_iter().flatten().map(|t| id_of(&t["Thread"]["event_id"])).collect();
+    let expected: BTreeSet<i64> = world.discussed.iter().copied().filter(|e| world.event_visible(v, *e)).collect();
+    oracle.compare("threads/index", who, &world.events.keys().copied().collect(), &expected, &got);
+    for event_id in &world.discussed {
+        let (status, body, _) = get(stack, &u.key, Method::GET, &format!("/threads/viewEvent/{event_id}"), None).await;
+        let shown = status == 200 && body["Thread"]["Post"].as_array().is_some_and(|p| !p.is_empty());
+        oracle.compare_one("threads/viewEvent", who, *event_id, world.event_visible(v, *event_id), shown);
+    }
+    // Sightings under MISP's default policy (0): the owner org sees all, others their own org's.
+    let policy = acl::SightingSettings::default();
+    let all: BTreeSet<i64> = world.sightings.keys().copied().collect();
+    let expected: BTreeSet<i64> = world
+        .sightings
+        .iter()
+        .filter(|(_, (a, org))| {
+            let attr = &world.attributes[a];
+            let object = attr.object_id.map(|o| world.objects[&o].access);
+            let e = &world.events[&attr.event_id].access;
+            let reported = world.sightings.values().any(|(x, o)| world.attributes[x].event_id == attr.event_id && *o == u.org_id);
+            !attr.deleted && acl::sighting_visible(v, e, &attr.access, object.as_ref(), &world.settings, &policy, *org, reported)
+        })
+        .map(|(id, _)| *id)
+        .collect();
+    let (status, list, _) = get(stack, &u.key, Method::POST, "/sightings/index", Some(json!({}))).await;
+    assert_eq!(status, 200, "{list}");
+    let got: BTreeSet<i64> = list.as_array().into_iter().flatten().map(|s| id_of(&s["Sighting"]["id"])).collect();
+    oracle.compare("sightings/index", who, &all, &expected, &got);
 }
 
 fn got_object(list: &[Value], object_id: i64) -> bool {
