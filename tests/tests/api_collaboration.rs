@@ -53,6 +53,10 @@ async fn propose_discuss_accept_and_refuse_a_stale_proposal() {
     assert!(thread["Thread"]["Post"][0]["contents"].as_str().is_some_and(|c| c.contains("false positives")), "{thread}");
     let (_, index) = stack.post_as(&owner, "/shadow_attributes/index", &json!({})).await;
     assert_eq!(index.as_array().map(Vec::len), Some(1), "{index}");
+    let (_, with) = stack.post_as(&owner, "/events/index/hasproposal:1", &json!({})).await;
+    assert_eq!(with[0]["id"], json!(event_id), "{with}");
+    let (_, found) = stack.post_as(&owner, "/attributes/restSearch", &json!({"eventid": event_id, "includeProposals": 1})).await;
+    assert_eq!(found["response"]["Attribute"][0]["ShadowAttribute"][0]["id"], json!(proposal_id), "{found}");
     let (status, _) = stack.post_as(&analyst, &format!("/shadow_attributes/accept/{proposal_id}"), &json!({})).await;
     assert_eq!(status, 403);
     let (status, r) = stack.post_as(&owner, &format!("/shadow_attributes/accept/{proposal_id}"), &json!({})).await;
@@ -60,6 +64,8 @@ async fn propose_discuss_accept_and_refuse_a_stale_proposal() {
     let (_, a) = stack.post_as(&owner, &format!("/attributes/view/{attribute_id}"), &json!({})).await;
     assert_eq!(a["Attribute"]["to_ids"], json!(false));
     assert_eq!(a["Attribute"]["comment"], "C2", "only the proposed field changed");
+    let (_, without) = stack.post_as(&owner, "/events/index/hasproposal:1", &json!({})).await;
+    assert_eq!(without.as_array().map(Vec::len), Some(0), "{without}");
 
     // A proposal based on an older revision is refused with both versions, and nothing is written.
     let (_, stale) = stack.post_as(&analyst, &format!("/shadow_attributes/edit/{attribute_id}"), &json!({"comment": "resolver"})).await;

@@ -57,6 +57,11 @@ pub async fn index(state: &AppState, auth: &Authed, req: &Request) -> Result<Res
             "EXISTS (SELECT 1 FROM rm.attributes x WHERE x.event_id = e.id AND NOT x.deleted AND (lower(x.value1) LIKE {ph} OR lower(x.value2) LIKE {ph}))"
         ));
     }
+    // `hasproposal`: Events with (1) or without (0) pending proposals.
+    if let Some(has) = p.flag("hasproposal") {
+        let exists = "EXISTS (SELECT 1 FROM rm.shadow_attributes s WHERE s.event_id = e.id AND NOT s.deleted)";
+        sql.and(if has { exists.to_string() } else { format!("NOT {exists}") });
+    }
     let client = state.pool.get().await?;
     let where_clause = sql.where_clause();
     let count: i64 = client.query_one(&format!("SELECT count(*) FROM rm.events e WHERE {where_clause}"), &sql.refs()).await?.get(0);

@@ -230,6 +230,16 @@ pub async fn write_attributes(search: &Search, mut chunks: Chunks, bare: bool) -
                 }));
             }
         }
+        // Pending proposals on these attributes (visible with the attribute itself).
+        let mut proposals: HashMap<i64, Vec<Value>> = HashMap::new();
+        if p.on("includeProposals") {
+            let rows = client
+                .query(&format!("SELECT {} FROM rm.shadow_attributes s WHERE s.old_id = ANY($1) AND NOT s.deleted ORDER BY s.id", crate::collab::PROPOSAL_COLUMNS), &[&ids])
+                .await?;
+            for r in &rows {
+                proposals.entry(r.get(4)).or_default().push(crate::collab::proposal_json(r));
+            }
+        }
         let mut sightings = if p.on("includeSightings") { visible_sightings(search, &client, &rows).await? } else { HashMap::new() };
         let mut page_list = Vec::with_capacity(rows.len());
         for r in &rows {
@@ -254,7 +264,7 @@ pub async fn write_attributes(search: &Search, mut chunks: Chunks, bare: bool) -
                 v["Sighting"] = Value::Array(sightings.remove(&id).unwrap_or_default());
             }
             if p.on("includeProposals") {
-                v["ShadowAttribute"] = json!([]);
+                v["ShadowAttribute"] = Value::Array(proposals.remove(&id).unwrap_or_default());
             }
             page_list.push(v);
         }
