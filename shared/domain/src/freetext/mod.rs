@@ -74,8 +74,8 @@ mod resolve;
 mod tld;
 mod tokenize;
 
-use std::collections::HashSet;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
 use serde::Serialize;
 
@@ -173,9 +173,14 @@ fn tokens<'t>(normalised: &'t str, cx: &Ctx<'_>, emit: &mut dyn FnMut(&'t str)) 
 }
 
 /// Resolved candidates, de-duplicated on the value, in order. Tokens are borrowed from the text
-/// being read, so remembering one costs no allocation.
+/// being read and values are looked up where they are kept (in `out`), so remembering either
+/// costs no allocation.
 struct Collector<'t> {
-    seen: HashSet<String, BuildHasherDefault<FxHasher>>,
+    /// The index in `out` of the latest candidate whose value has this hash.
+    by_hash: HashMap<u64, usize, BuildHasherDefault<FxHasher>>,
+    /// For each candidate, the previous one whose value has the same hash (a collision, told
+    /// apart by comparing the values).
+    same_hash: Vec<Option<usize>>,
     /// Tokens resolved already: resolution is a pure function of the token, so a repeated token
     /// (a hash in a table and again in prose) is skipped without resolving it again.
     tokens: HashSet<&'t str, BuildHasherDefault<FxHasher>>,
@@ -211,7 +216,8 @@ impl<'t> Collector<'t> {
     /// Room for about `tokens` distinct tokens, so the set rarely grows while reading.
     fn with_capacity(tokens: usize) -> Self {
         Self {
-            seen: HashSet::with_capacity_and_hasher(tokens / 4, BuildHasherDefault::default()),
+            by_hash: HashMap::with_capacity_and_hasher(tokens / 4, BuildHasherDefault::default()),
+            same_hash: Vec::new(),
             tokens: HashSet::with_capacity_and_hasher(tokens, BuildHasherDefault::default()),
             out: Vec::new(),
         }
@@ -226,11 +232,24 @@ impl<'t> Collector<'t> {
             return;
         }
         let Some(r) = resolve::resolve(token, cx) else { return };
-        if self.seen.contains(&r.value) {
-            return;
+        if self.is_new_value(&r.value) {
+            self.out.push(candidate(r));
         }
-        self.seen.insert(r.value.clone());
-        self.out.push(candidate(r));
+    }
+
+    /// Whether no candidate has `value` yet; if so, it is registered as the next one.
+    fn is_new_value(&mut self, value: &str) -> bool {
+        let hash = self.by_hash.hasher().hash_one(value);
+        let mut at = self.by_hash.get(&hash).copied();
+        while let Some(i) = at {
+            if self.out[i].value == value {
+                return false;
+            }
+            at = self.same_hash[i];
+        }
+        let previous = self.by_hash.insert(hash, self.out.len());
+        self.same_hash.push(previous);
+        true
     }
 
     fn done(self) -> Vec<Candidate> {

@@ -517,3 +517,16 @@ pub(crate) fn validate_hostname(host: &str) -> bool {
     }
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_trimmed_of_what_misp_trims() {
+        const MISP_TRIM: &[char] = &['\'', '"', '.', ',', '(', ')', ' ', '\t', '\n', '\r', '\0', '\u{0B}'];
+        for s in ["(a.b)", "'\"x\"',", "...", "", "\u{201C}x\u{201D}", ".é.", "\t\u{0B}é\0", "a\u{0C}", " ( ) "] {
+            assert_eq!(trim_token(s), s.trim_matches(MISP_TRIM), "{s:?}");
+        }
+    }
+}

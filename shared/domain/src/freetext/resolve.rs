@@ -85,22 +85,25 @@ struct Shape {
     bracket: bool,
     /// Non-empty and only hex digits: a hash candidate.
     all_hex: bool,
-    /// Only characters an IP address step can accept (see [`IP_CHAR`]).
+    /// Only characters an IP address step can accept (see [`byte::IP_CHAR`]).
     ip_chars: bool,
 }
 
 /// Bits of [`BYTE_BITS`].
-const DOT: u16 = 1;
-const COLON: u16 = 2;
-const DASH: u16 = 4;
-const PIPE: u16 = 8;
-const BACKSLASH: u16 = 16;
-const BRACKET: u16 = 32;
-const HEX: u16 = 64;
-/// The bytes an IP step (0 and 7) can accept: hex digits, `.` and `:`, the brackets of `[v6]`, a
-/// `/prefix` (compat: any PHP number, so signs too) and the whitespace PHP's filters trim. A token
-/// with any other byte is no IP address, so the PHP filters need not run on it.
-const IP_CHAR: u16 = 128;
+mod byte {
+    pub(super) const DOT: u16 = 1;
+    pub(super) const COLON: u16 = 2;
+    pub(super) const DASH: u16 = 4;
+    pub(super) const PIPE: u16 = 8;
+    pub(super) const BACKSLASH: u16 = 16;
+    /// `[`, `(` or `{`.
+    pub(super) const BRACKET: u16 = 32;
+    pub(super) const HEX: u16 = 64;
+    /// The bytes an IP step (0 and 7) can accept: hex digits, `.` and `:`, the brackets of
+    /// `[v6]`, a `/prefix` (compat: any PHP number, so signs too) and the whitespace PHP's filters
+    /// trim. A token with any other byte is no IP address, so the PHP filters need not run on it.
+    pub(super) const IP_CHAR: u16 = 128;
+}
 
 /// What each byte value is, for [`Shape::of`]'s single table-driven pass.
 static BYTE_BITS: [u16; 256] = {
@@ -109,19 +112,21 @@ static BYTE_BITS: [u16; 256] = {
     while i < 256 {
         let b = i as u8;
         let mut bits = match b {
-            b'.' => DOT,
-            b':' => COLON,
-            b'-' => DASH,
-            b'|' => PIPE,
-            b'\\' => BACKSLASH,
-            b'[' | b'(' | b'{' => BRACKET,
+            b'.' => byte::DOT,
+            b':' => byte::COLON,
+            b'-' => byte::DASH,
+            b'|' => byte::PIPE,
+            b'\\' => byte::BACKSLASH,
+            b'[' | b'(' | b'{' => byte::BRACKET,
             _ => 0,
         };
         if b.is_ascii_hexdigit() {
-            bits |= HEX;
+            bits |= byte::HEX;
         }
-        if b.is_ascii_hexdigit() || matches!(b, b'.' | b':' | b'[' | b']' | b'/' | b'+' | b'-' | b' ' | b'\t' | b'\n' | b'\r' | 0x0B | 0x0C) {
-            bits |= IP_CHAR;
+        let ip_punctuation = matches!(b, b'.' | b':' | b'[' | b']' | b'/' | b'+' | b'-');
+        let filter_space = matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0B | 0x0C);
+        if b.is_ascii_hexdigit() || ip_punctuation || filter_space {
+            bits |= byte::IP_CHAR;
         }
         t[i] = bits;
         i += 1;
@@ -139,21 +144,21 @@ impl Shape {
             colons += usize::from(b == b':');
         }
         Shape {
-            dot: any & DOT != 0,
+            dot: any & byte::DOT != 0,
             colons,
-            dash: any & DASH != 0,
-            pipe: any & PIPE != 0,
-            backslash: any & BACKSLASH != 0,
-            bracket: any & BRACKET != 0,
-            all_hex: !s.is_empty() && all & HEX != 0,
-            ip_chars: all & IP_CHAR != 0,
+            dash: any & byte::DASH != 0,
+            pipe: any & byte::PIPE != 0,
+            backslash: any & byte::BACKSLASH != 0,
+            bracket: any & byte::BRACKET != 0,
+            all_hex: !s.is_empty() && all & byte::HEX != 0,
+            ip_chars: all & byte::IP_CHAR != 0,
         }
     }
 }
 
-/// Whether every byte of `s` is one an IP step can accept ([`IP_CHAR`]).
+/// Whether every byte of `s` is one an IP step can accept ([`byte::IP_CHAR`]).
 fn ip_chars(s: &str) -> bool {
-    s.bytes().all(|b| BYTE_BITS[usize::from(b)] & IP_CHAR != 0)
+    s.bytes().all(|b| BYTE_BITS[usize::from(b)] & byte::IP_CHAR != 0)
 }
 
 /// Whether `s` holds `://` (a byte scan: cheaper than a substring search on short tokens).

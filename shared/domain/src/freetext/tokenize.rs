@@ -12,7 +12,6 @@ use super::resolve::{self, Ctx, filename_hygiene, has_scheme_separator, resolve_
 
 /// The input as text: valid UTF-8 as is, every invalid sequence replaced by a space, so one bad
 /// byte never loses the rest of the text (MISP returns nothing at all then).
-#[inline(never)]
 pub(crate) fn decode(bytes: &[u8]) -> String {
     // Nearly all input is valid: one validating pass and a copy.
     if let Ok(text) = std::str::from_utf8(bytes) {
@@ -75,37 +74,38 @@ pub(crate) fn misp<'t>(replaced: &'t str, emit: &mut dyn FnMut(&'t str)) {
 /// "Other" characters, no-break and (with `lines`) Unicode spaces → spaces; with `lines`, `\r` →
 /// `\n`, otherwise line breaks are spaces too. Pure printable ASCII (the common case) is copied
 /// byte by byte.
-#[inline(never)]
 fn normalise(text: &str, lines: bool) -> String {
     let mut out = String::with_capacity(text.len());
     let mut ascii_from = 0;
     let bytes = text.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
-        if let Some(chunk) = bytes.get(i..i + 8) {
-            if all_printable_ascii(chunk) {
-                i += 8;
-                continue;
-            }
-        }
-        let b = bytes[i];
-        if b < 0x80 {
-            if b.is_ascii_control() {
-                out.push_str(&text[ascii_from..i]);
-                out.push(if lines && (b == b'\n' || b == b'\r') { '\n' } else { ' ' });
-                ascii_from = i + 1;
-            }
-            i += 1;
+        if bytes.get(i..i + 8).is_some_and(all_printable_ascii) {
+            i += 8;
             continue;
         }
-        let Some(c) = text[i..].chars().next() else { break };
-        let n = c.len_utf8();
-        if c == '\u{A0}' || is_other(c) || (lines && c.is_whitespace()) {
-            out.push_str(&text[ascii_from..i]);
-            out.push(' ');
-            ascii_from = i + n;
+        // Something in the next eight bytes needs a look: read them one character at a time.
+        let end = (i + 8).min(bytes.len());
+        while i < end {
+            let b = bytes[i];
+            if b < 0x80 {
+                if b.is_ascii_control() {
+                    out.push_str(&text[ascii_from..i]);
+                    out.push(if lines && (b == b'\n' || b == b'\r') { '\n' } else { ' ' });
+                    ascii_from = i + 1;
+                }
+                i += 1;
+                continue;
+            }
+            let Some(c) = text[i..].chars().next() else { break };
+            let n = c.len_utf8();
+            if c == '\u{A0}' || is_other(c) || (lines && c.is_whitespace()) {
+                out.push_str(&text[ascii_from..i]);
+                out.push(' ');
+                ascii_from = i + n;
+            }
+            i += n;
         }
-        i += n;
     }
     out.push_str(&text[ascii_from..]);
     out
@@ -150,54 +150,76 @@ struct Span {
 
 /// The default mode's tokens, cleaned (MISP's trimming still follows), in text order.
 pub(crate) fn markup_aware<'t>(normalised: &'t str, cx: &Ctx<'_>, emit: &mut dyn FnMut(&'t str)) {
-    let mut offset = 0;
     // One buffer for every line's pieces.
     let mut pieces = Vec::new();
-    for line in normalised.split('\n') {
-        line_tokens(normalised, Span { start: offset, end: offset + line.len() }, cx, &mut pieces, emit);
-        offset += line.len() + 1;
+    let mut start = 0;
+    loop {
+        let (line, flags) = self::pieces(normalised, start, &mut pieces);
+        line_tokens(normalised, line, flags, &pieces, cx, emit);
+        if line.end == normalised.len() {
+            break;
+        }
+        start = line.end + 1;
     }
 }
 
 /// Byte classes for the per-byte loops of the default tokenizer, looked up in [`CLASSES`].
 mod class {
     /// An ASCII separator: a space or [`super::is_separator`].
-    pub(super) const SEPARATOR: u8 = 1;
+    pub(super) const SEPARATOR: u16 = 1;
+    /// The lead byte of a separator outside ASCII (`“”„«»` start with `0xC2` or `0xE2`): the
+    /// character needs decoding to tell.
+    pub(super) const MAY_SEPARATE: u16 = 2;
+    pub(super) const NEWLINE: u16 = 4;
     /// A byte [`super::clean`] never peels: ASCII letters, digits and `-_/@%=&`.
-    pub(super) const PLAIN: u8 = 2;
-    pub(super) const QUOTE: u8 = 4;
-    pub(super) const BACKTICK: u8 = 8;
-    pub(super) const PLUS: u8 = 16;
-    pub(super) const BACKSLASH: u8 = 32;
-    pub(super) const NON_ASCII: u8 = 64;
+    pub(super) const PLAIN: u16 = 8;
+    pub(super) const QUOTE: u16 = 16;
+    pub(super) const BACKTICK: u16 = 32;
+    pub(super) const PLUS: u16 = 64;
+    pub(super) const BACKSLASH: u16 = 128;
+    pub(super) const NON_ASCII: u16 = 256;
+    /// `[`, `]`, `{` or `}`.
+    pub(super) const BRACKET: u16 = 512;
+    pub(super) const COLON: u16 = 1024;
+    /// What ends a run of piece bytes in [`super::pieces`].
+    pub(super) const STOP: u16 = SEPARATOR | MAY_SEPARATE | NEWLINE;
 }
 
 /// The class bits of every byte value.
-static CLASSES: [u8; 256] = {
-    let mut t = [0u8; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        let mut bits = 0;
-        if c == b' ' || matches!(c, b',' | b';' | b'<' | b'>' | b'"' | b'`') {
-            bits |= class::SEPARATOR;
-        }
-        if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'/' | b'@' | b'%' | b'=' | b'&') {
-            bits |= class::PLAIN;
-        }
-        bits |= match c {
-            b'"' => class::QUOTE,
-            b'`' => class::BACKTICK,
+static CLASSES: [u16; 256] = {
+    let mut t = [0u16; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let mut bits = match b {
+            b' ' | b',' | b';' | b'<' | b'>' => class::SEPARATOR,
+            b'"' => class::SEPARATOR | class::QUOTE,
+            b'`' => class::SEPARATOR | class::BACKTICK,
+            b'\n' => class::NEWLINE,
             b'+' => class::PLUS,
             b'\\' => class::BACKSLASH,
+            b'[' | b']' | b'{' | b'}' => class::BRACKET,
+            b':' => class::COLON,
+            0xC2 | 0xE2 => class::NON_ASCII | class::MAY_SEPARATE,
             0x80.. => class::NON_ASCII,
             _ => 0,
         };
-        t[b] = bits;
-        b += 1;
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'/' | b'@' | b'%' | b'=' | b'&') {
+            bits |= class::PLAIN;
+        }
+        t[i] = bits;
+        i += 1;
     }
     t
 };
+
+/// The union and the intersection of the classes of `s`'s bytes.
+fn classes_of(s: &str) -> (u16, u16) {
+    s.bytes().fold((0, u16::MAX), |(any, all), b| {
+        let c = CLASSES[usize::from(b)];
+        (any | c, all & c)
+    })
+}
 
 /// Which characters a line holds, to skip the whole-name passes that cannot apply.
 #[derive(Debug, Default, Clone, Copy)]
@@ -211,7 +233,7 @@ struct LineFlags {
 
 impl LineFlags {
     /// From the union of a line's byte classes.
-    fn of(classes: u8) -> Self {
+    fn of(classes: u16) -> Self {
         LineFlags {
             quote: classes & class::QUOTE != 0,
             backtick: classes & class::BACKTICK != 0,
@@ -222,46 +244,57 @@ impl LineFlags {
     }
 }
 
-/// The pieces of a line between separators, as spans of the whole text, into `out` (cleared
-/// first); what the line holds.
-#[inline(never)]
-fn pieces(text: &str, line: Span, out: &mut Vec<Span>) -> LineFlags {
+/// The line starting at `from` (up to the next `\n` or the end of the text), its pieces between
+/// separators as spans of the whole text in `out` (cleared first), and what the line holds.
+fn pieces(text: &str, from: usize, out: &mut Vec<Span>) -> (Span, LineFlags) {
     out.clear();
-    let mut start = None;
-    let mut seen = 0u8;
     let bytes = text.as_bytes();
-    for at in line.start..line.end {
-        let b = bytes[at];
+    let mut seen = 0u16;
+    let mut start = None;
+    let mut at = from;
+    while at < bytes.len() {
+        // Most bytes are inside a piece: run over them before looking at the one that stops.
+        let run = at;
+        while at < bytes.len() && CLASSES[usize::from(bytes[at])] & class::STOP == 0 {
+            seen |= CLASSES[usize::from(bytes[at])];
+            at += 1;
+        }
+        if at > run {
+            start.get_or_insert(run);
+        }
+        let Some(&b) = bytes.get(at) else { break };
         let classes = CLASSES[usize::from(b)];
+        if classes & class::NEWLINE != 0 {
+            break;
+        }
         seen |= classes;
-        let separator = if b < 0x80 {
-            classes & class::SEPARATOR != 0
-        } else if b >= 0xC0 {
-            // A multi-byte character starts here: typographic quotes separate.
-            text[at..].chars().next().is_some_and(is_separator)
+        // How many bytes of separator start here (a typographic quote takes three).
+        let separator = if classes & class::SEPARATOR != 0 {
+            1
+        } else if classes & class::MAY_SEPARATE != 0 {
+            text[at..].chars().next().filter(|&c| is_separator(c)).map_or(0, char::len_utf8)
         } else {
-            // A continuation byte: part of the character before.
-            continue;
+            0
         };
-        if separator {
+        if separator > 0 {
             if let Some(s) = start.take() {
                 out.push(Span { start: s, end: at });
             }
-        } else if start.is_none() {
-            start = Some(at);
+            at += separator;
+        } else {
+            start.get_or_insert(at);
+            at += 1;
         }
     }
     if let Some(s) = start {
-        out.push(Span { start: s, end: line.end });
+        out.push(Span { start: s, end: at });
     }
-    LineFlags::of(seen)
+    (Span { start: from, end: at }, LineFlags::of(seen))
 }
 
 /// One line: whole-name spans first (quoted names, `hash  name` listings, paths with spaces), then
 /// every other piece, in order.
-#[inline(never)]
-fn line_tokens<'t>(text: &'t str, line: Span, cx: &Ctx<'_>, pieces: &mut Vec<Span>, emit: &mut dyn FnMut(&'t str)) {
-    let flags = self::pieces(text, line, pieces);
+fn line_tokens<'t>(text: &'t str, line: Span, flags: LineFlags, pieces: &[Span], cx: &Ctx<'_>, emit: &mut dyn FnMut(&'t str)) {
     if pieces.is_empty() {
         return;
     }
@@ -309,12 +342,13 @@ fn first_piece_in(pieces: &[Span], w: Span) -> usize {
 }
 
 /// A piece → tokens: `|` splits table cells unless the piece is a `filename|hash` value.
-#[inline(never)]
 fn piece_tokens<'t>(piece: &'t str, cx: &Ctx<'_>, emit: &mut dyn FnMut(&'t str)) {
     let Some(cleaned) = clean(piece) else { return };
     if cleaned.contains('|') {
         let trimmed = trim_token(cleaned);
-        let composite = resolve::resolve(trimmed, cx).is_some_and(|r| r.types[0].starts_with("filename|"));
+        // Only `name|hash` (one `|`, something on both sides) can resolve to a composite.
+        let shaped = trimmed.split_once('|').is_some_and(|(name, hash)| !name.is_empty() && !hash.is_empty() && !hash.contains('|'));
+        let composite = shaped && resolve::resolve(trimmed, cx).is_some_and(|r| r.types[0].starts_with("filename|"));
         if !composite {
             for cell in cleaned.split('|') {
                 if let Some(c) = clean(cell) {
@@ -331,22 +365,14 @@ fn piece_tokens<'t>(piece: &'t str, cx: &Ctx<'_>, emit: &mut dyn FnMut(&'t str))
 /// Markdown emphasis, unbalanced brackets, a `\` escaping a URL (AsciiDoc), `link:` macros (a link
 /// to a relative file is a document reference, not an indicator), the text of an AsciiDoc
 /// `url[text]` link, the label of a Markdown `[text](url)` link. `None` when nothing is left.
-#[inline(never)]
 fn clean(piece: &str) -> Option<&str> {
-    if piece.bytes().all(|b| CLASSES[usize::from(b)] & class::PLAIN != 0) {
+    let (any, all) = classes_of(piece);
+    if all & class::PLAIN != 0 {
         return (!piece.is_empty()).then_some(piece);
     }
     let mut s = piece;
     // Which markup can be there at all: most pieces need one or two trims and nothing else.
-    let (mut bracket, mut colon, mut plus) = (false, false, false);
-    for b in piece.bytes() {
-        match b {
-            b'[' | b']' | b'{' | b'}' => bracket = true,
-            b':' => colon = true,
-            b'+' => plus = true,
-            _ => {}
-        }
-    }
+    let (bracket, colon, plus) = (any & class::BRACKET != 0, any & class::COLON != 0, any & class::PLUS != 0);
     // Each round is linear; a few rounds peel any realistic nesting (`*`++x++`*`), and the cap
     // keeps adversarial input (`*[*[*[…`) linear too.
     for _ in 0..8 {
@@ -380,7 +406,8 @@ fn clean(piece: &str) -> Option<&str> {
             }
         }
         if colon {
-            if let Some(rest) = s.strip_prefix('\\').filter(|r| has_scheme_separator(r) && r.starts_with(|c: char| c.is_ascii_alphabetic())) {
+            let escaped_url = |r: &&str| has_scheme_separator(r) && r.starts_with(|c: char| c.is_ascii_alphabetic());
+            if let Some(rest) = s.strip_prefix('\\').filter(escaped_url) {
                 s = rest;
             }
             if let Some(target) = s.get(..5).filter(|p| p.eq_ignore_ascii_case("link:")).map(|_| &s[5..]) {
@@ -451,7 +478,6 @@ fn cleaned_span(text: &str, p: Span) -> Option<Span> {
 
 /// Quoted names with spaces: `"Windows Broker Manager.dat"`, `` `++%TEMP%\Usermode COM Manager.dat++` ``.
 /// The whole is kept (and its pieces dropped) when it resolves to a file name or registry key.
-#[inline(never)]
 fn quoted_names<'t>(text: &'t str, line: Span, flags: LineFlags, cx: &Ctx<'_>, wholes: &mut Vec<(&'t str, Span)>) {
     let l = &text[line.start..line.end];
     for (open, close, present) in [
@@ -464,11 +490,15 @@ fn quoted_names<'t>(text: &'t str, line: Span, flags: LineFlags, cx: &Ctx<'_>, w
             continue;
         }
         let mut from = 0;
-        while let Some(o) = l[from..].find(open).map(|i| from + i) {
+        while let Some(o) = find_from(l, from, open) {
             let inner_start = o + open.len();
-            let Some(c) = l[inner_start..].find(close).map(|i| inner_start + i) else { break };
+            let Some(c) = find_from(l, inner_start, close) else { break };
             from = c + close.len();
             let inner = &l[inner_start..c];
+            // The name is a part of `inner`: without a space there, there is none to keep whole.
+            if !inner.contains(' ') {
+                continue;
+            }
             let Some(name) = clean(inner) else { continue };
             let name = trim_token(name);
             if !name.contains(' ') {
@@ -482,15 +512,29 @@ fn quoted_names<'t>(text: &'t str, line: Span, flags: LineFlags, cx: &Ctx<'_>, w
     }
 }
 
+/// Where `needle` first occurs in `hay` at or after `from` (a byte search: the needles are one to
+/// three bytes, too short for a substring searcher to pay off).
+fn find_from(hay: &str, from: usize, needle: &str) -> Option<usize> {
+    let (h, n) = (hay.as_bytes(), needle.as_bytes());
+    let mut at = from;
+    loop {
+        at += h.get(at..)?.iter().position(|&b| b == n[0])?;
+        if h[at..].starts_with(n) {
+            return Some(at);
+        }
+        at += 1;
+    }
+}
+
 /// `sha256sum`-style listings: a line that is a hash followed by a file name with spaces or
 /// commas (`<hash>  accordo legale 07.20.doc`) keeps the name whole.
-#[inline(never)]
 fn checksum_listing<'t>(text: &'t str, pieces: &[Span], line: Span, cx: &Ctx<'_>, wholes: &mut Vec<(&'t str, Span)>) {
     let mut i = 0;
     while i < pieces.len() && matches!(&text[pieces[i].start..pieces[i].end], "-" | "*" | "+" | "\u{2022}" | "|") {
         i += 1;
     }
-    let Some(hash) = pieces.get(i) else { return };
+    // The shortest hash is 32 digits (and trimming only shortens).
+    let Some(hash) = pieces.get(i).filter(|h| h.end - h.start >= 32) else { return };
     let h = &text[hash.start..hash.end];
     let h = h.trim_matches(|c: char| !c.is_ascii_hexdigit());
     if !(matches!(h.len(), 32 | 40 | 56 | 64 | 96 | 128) && h.bytes().all(|b| b.is_ascii_hexdigit())) {
@@ -521,7 +565,6 @@ fn checksum_listing<'t>(text: &'t str, pieces: &[Span], line: Span, cx: &Ctx<'_>
 /// `C:\Users\[username]\[same directory as Word doc]\iD.tmp`): from a piece that starts a path but
 /// does not end in a file name, join the next pieces while they look like path words (capitalised,
 /// or inside an open bracket) until the whole ends in a file name; at most six pieces.
-#[inline(never)]
 fn paths_with_spaces<'t>(text: &'t str, pieces: &[Span], wholes: &mut Vec<(&'t str, Span)>) {
     let mut i = 0;
     while i < pieces.len() {
@@ -577,4 +620,47 @@ fn starts_windows_path(s: &str) -> bool {
     s.strip_prefix('%').and_then(|r| r.split_once('%')).is_some_and(|(var, rest)| {
         !var.is_empty() && var.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_') && rest.starts_with('\\')
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_eight_byte_test_agrees_with_a_byte_by_byte_one() {
+        let interesting = [0x00, 0x09, 0x0A, 0x1F, 0x20, 0x21, 0x41, 0x7E, 0x7F, 0x80, 0xA0, 0xC2, 0xE2, 0xFF];
+        for &x in &interesting {
+            for &y in &interesting {
+                for (i, j) in [(0, 7), (3, 4), (7, 0), (5, 5)] {
+                    let mut chunk = *b"Ab3 ~.z!";
+                    chunk[i] = x;
+                    chunk[j] = y;
+                    let expected = chunk.iter().all(|b| (0x20..=0x7E).contains(b));
+                    assert_eq!(all_printable_ascii(&chunk), expected, "{chunk:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn pieces_split_on_separators_and_typographic_quotes_only() {
+        let text = "a,b «c» “d”é\u{2019}e; `f`\nnext";
+        let mut out = Vec::new();
+        let (line, flags) = pieces(text, 0, &mut out);
+        let got: Vec<&str> = out.iter().map(|p| &text[p.start..p.end]).collect();
+        assert_eq!(got, ["a", "b", "c", "d", "é\u{2019}e", "f"]);
+        assert_eq!(&text[line.start..line.end], "a,b «c» “d”é\u{2019}e; `f`");
+        assert!(flags.backtick && flags.non_ascii && !flags.quote && !flags.plus && !flags.backslash);
+        let (rest, _) = pieces(text, line.end + 1, &mut out);
+        assert_eq!((rest.end, out.len()), (text.len(), 1));
+    }
+
+    #[test]
+    fn find_from_finds_multi_byte_needles() {
+        assert_eq!(find_from("a ++b++ c", 0, "++"), Some(2));
+        assert_eq!(find_from("a ++b++ c", 3, "++"), Some(5));
+        assert_eq!(find_from("“x” “y”", 4, "\u{201C}"), Some(8));
+        assert_eq!(find_from("abc", 3, "c"), None);
+        assert_eq!(find_from("abc", 9, "c"), None);
+    }
 }
