@@ -8,9 +8,7 @@ use std::collections::HashMap;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
-fn seen(v: Option<i64>) -> Value {
-    v.and_then(chrono::DateTime::from_timestamp_micros).map_or(Value::Null, |t| json!(t.format("%Y-%m-%dT%H:%M:%S%.6f%:z").to_string()))
-}
+use crate::render::seen;
 
 pub const PROPOSAL_COLUMNS: &str = "s.id, s.uuid, s.event_id, s.event_uuid, s.old_id, s.event_org_id, s.category, s.type, s.value1, \
     s.value2, s.to_ids, s.comment, s.disable_correlation, s.first_seen, s.last_seen, s.proposal_to_delete, s.org_id, s.user_id, \

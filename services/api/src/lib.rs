@@ -32,6 +32,7 @@ pub mod reference;
 pub mod regexps;
 pub mod render;
 pub mod search;
+pub mod sg_cache;
 pub mod state;
 pub mod warninglists;
 

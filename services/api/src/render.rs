@@ -196,32 +196,52 @@ pub const ATTRIBUTE_COLUMNS: &str = "a.id, a.uuid, a.event_id, a.object_id, a.ob
 
 /// An `rm.attributes` row in MISP's Attribute shape (without nested lists), and its access fields.
 pub fn attribute_json(r: &Row) -> (Value, ElementAccess, i64) {
-    let value1: String = r.get(7);
-    let value2: String = r.get(8);
-    let value = if value2.is_empty() { value1 } else { format!("{value1}|{value2}") };
-    let distribution: i16 = r.get(11);
-    let sg: i64 = r.get(12);
-    let object_id: i64 = r.get(3);
-    let v = json!({
-        "id": r.get::<_, i64>(0).to_string(),
-        "type": r.get::<_, String>(6),
-        "category": r.get::<_, String>(5),
-        "to_ids": r.get::<_, bool>(9),
-        "uuid": r.get::<_, Uuid>(1),
-        "event_id": r.get::<_, i64>(2).to_string(),
-        "distribution": distribution.to_string(),
-        "timestamp": r.get::<_, i64>(13).to_string(),
-        "comment": r.get::<_, String>(10),
-        "sharing_group_id": sg.to_string(),
-        "deleted": r.get::<_, bool>(14),
-        "disable_correlation": r.get::<_, bool>(15),
-        "object_id": object_id.to_string(),
-        "object_relation": r.get::<_, Option<String>>(4),
-        "first_seen": seen(r.get(16)),
-        "last_seen": seen(r.get(17)),
-        "value": value,
-    });
-    (v, ElementAccess { distribution: distribution as u8, sharing_group_id: sg }, object_id)
+    let a = cairn_domain::event::Attribute {
+        id: r.get(0),
+        uuid: r.get(1),
+        event_id: r.get(2),
+        object_id: r.get(3),
+        object_relation: r.get(4),
+        category: r.get(5),
+        attr_type: r.get(6),
+        value1: r.get(7),
+        value2: r.get(8),
+        to_ids: r.get(9),
+        comment: r.get(10),
+        distribution: r.get::<_, i16>(11) as u8,
+        sharing_group_id: r.get(12),
+        timestamp: r.get(13),
+        deleted: r.get(14),
+        disable_correlation: r.get(15),
+        first_seen: r.get(16),
+        last_seen: r.get(17),
+        tags: Vec::new(),
+    };
+    (attribute_model_json(&a), ElementAccess { distribution: a.distribution, sharing_group_id: a.sharing_group_id }, a.object_id)
+}
+
+/// An attribute in MISP's Attribute shape (without nested lists), from the domain record (a read
+/// model row or a change just recorded).
+pub fn attribute_model_json(a: &cairn_domain::event::Attribute) -> Value {
+    json!({
+        "id": a.id.to_string(),
+        "type": a.attr_type,
+        "category": a.category,
+        "to_ids": a.to_ids,
+        "uuid": a.uuid,
+        "event_id": a.event_id.to_string(),
+        "distribution": a.distribution.to_string(),
+        "timestamp": a.timestamp.to_string(),
+        "comment": a.comment,
+        "sharing_group_id": a.sharing_group_id.to_string(),
+        "deleted": a.deleted,
+        "disable_correlation": a.disable_correlation,
+        "object_id": a.object_id.to_string(),
+        "object_relation": a.object_relation,
+        "first_seen": seen(a.first_seen),
+        "last_seen": seen(a.last_seen),
+        "value": a.value(),
+    })
 }
 
 pub const OBJECT_COLUMNS: &str = "o.id, o.uuid, o.event_id, o.name, o.meta_category, o.description, o.template_uuid, \

@@ -45,6 +45,10 @@ pub struct AppState {
     pub streams: Arc<crate::commands::StreamCache>,
     /// Instance-wide facts, cached briefly (see [`crate::instance_facts`]).
     pub instance: Arc<crate::instance_facts::InstanceCache>,
+    /// Sharing-group membership per organisation, cached briefly (see [`crate::sg_cache`]).
+    pub sharing_groups: Arc<crate::sg_cache::SharingGroupCache>,
+    /// Id blocks per sequence (see [`crate::commands::IdBlocks`]).
+    pub ids: Arc<crate::commands::IdBlocks>,
 }
 
 impl AppState {
@@ -66,6 +70,8 @@ impl AppState {
             metrics: ApiMetrics::new(Registry::global()),
             streams: Arc::default(),
             instance: Arc::default(),
+            sharing_groups: Arc::default(),
+            ids: Arc::default(),
         }
     }
 }

@@ -122,7 +122,19 @@ pub async fn add(state: &AppState, auth: &Authed, req: &Request) -> Result<Respo
     let added = touched_attributes(&executed.changes);
     let mut rendered = Vec::new();
     for id in &added {
-        rendered.push(render_attribute(state, auth, *id, false).await?);
+        // An untagged attribute is answered from the change just recorded (no read needed).
+        let recorded = executed.changes.iter().rev().find_map(|c| match c {
+            Change::AttributeAdded(a) | Change::AttributeUpdated(a) if a.id == *id && a.tags.is_empty() => Some(a),
+            _ => None,
+        });
+        match recorded {
+            Some(a) => {
+                let mut v = render::attribute_model_json(a);
+                v["Tag"] = json!([]);
+                rendered.push(v);
+            }
+            None => rendered.push(render_attribute(state, auth, *id, false).await?),
+        }
     }
     if requested == 1 || rendered.len() == 1 && executed.extra.is_empty() {
         let attribute = rendered.into_iter().next().ok_or_else(|| ApiError::Internal("no attribute recorded".into()))?;

@@ -21,15 +21,7 @@ use std::collections::BTreeSet;
 /// # Errors
 /// Database errors.
 pub async fn member_sharing_groups(state: &AppState, org_id: i64) -> Result<BTreeSet<i64>, ApiError> {
-    let client = state.pool.get().await?;
-    let stmt = client
-        .prepare_cached(
-            "SELECT s.id FROM rm.sharing_groups s WHERE NOT s.deleted AND ( \
-             EXISTS (SELECT 1 FROM rm.sharing_group_orgs o WHERE o.sharing_group_id = s.id AND o.org_id = $1) \
-             OR EXISTS (SELECT 1 FROM rm.sharing_group_servers v WHERE v.sharing_group_id = s.id AND v.server_id = 0 AND v.all_orgs))",
-        )
-        .await?;
-    Ok(client.query(&stmt, &[&org_id]).await?.iter().map(|r| r.get(0)).collect())
+    Ok(state.sharing_groups.get(&state.pool, org_id).await?.member.clone())
 }
 
 /// Sharing groups an organisation may assign to data (MISP's `checkIfAuthorised`): members and the
@@ -42,10 +34,8 @@ pub async fn usable_sharing_groups(state: &AppState, auth: &Authed) -> Result<BT
     if auth.is_site_admin() {
         return Ok(client.query("SELECT id FROM rm.sharing_groups WHERE NOT deleted", &[]).await?.iter().map(|r| r.get(0)).collect());
     }
-    let mut out = member_sharing_groups(state, auth.org.id).await?;
-    let stmt = client.prepare_cached("SELECT id FROM rm.sharing_groups WHERE NOT deleted AND org_id = $1").await?;
-    out.extend(client.query(&stmt, &[&auth.org.id]).await?.iter().map(|r| r.get::<_, i64>(0)));
-    Ok(out)
+    drop(client);
+    Ok(state.sharing_groups.get(&state.pool, auth.org.id).await?.usable.clone())
 }
 
 /// The caller as the access rule sees them.
