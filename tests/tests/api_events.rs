@@ -191,3 +191,28 @@ async fn import_regexps_rewrite_or_block_values_before_validation() {
     assert_eq!((status, list.as_array().map(Vec::len)), (200, Some(2)));
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn ids_increase_in_the_order_things_are_added() {
+    // Ids are drawn in blocks; a request needing more than the spare ids must still get ids above
+    // every id handed out before it, and the next request ids above those (MISP lists by id).
+    let stack = Stack::start().await;
+    let (_, key) = stack.org_user("CERT-I", "i@i.test", 3).await;
+    let (_, created) = stack.post_as(&key, "/events/add", &event(0)).await;
+    let event_id = created["Event"]["id"].as_str().expect("id").to_string();
+    let mut last: i64 = created["Event"]["Attribute"][0]["id"].as_str().expect("id").parse().expect("int");
+    for (round, batch) in [50usize, 1, 3, 70, 1].into_iter().enumerate() {
+        let attributes: Vec<Value> =
+            (0..batch).map(|i| json!({"type": "text", "value": format!("round {round} item {i}")})).collect();
+        let (status, body) = stack.post_as(&key, &format!("/attributes/add/{event_id}"), &json!(attributes)).await;
+        assert_eq!(status, 200, "{body}");
+        let added: Vec<Value> = if batch == 1 { vec![body["Attribute"].clone()] } else { body["Attribute"].as_array().expect("list").clone() };
+        assert_eq!(added.len(), batch, "{body}");
+        for a in added {
+            let id: i64 = a["id"].as_str().expect("id").parse().expect("int");
+            assert!(id > last, "attribute id {id} after {last}");
+            last = id;
+        }
+    }
+    stack.stop().await;
+}

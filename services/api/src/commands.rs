@@ -223,17 +223,20 @@ pub async fn allocate_ids(state: &AppState, sequence: &str, n: usize) -> Result<
     if n == 0 {
         return Ok(Vec::new());
     }
-    if let Some(ids) = state.ids.take(sequence, n) {
-        return Ok(ids);
-    }
-    // Refill: what the request needs plus a block for the next ones, in one round trip.
-    let fetch = n + IdBlocks::BLOCK;
+    let mut ids = match state.ids.take(sequence, n) {
+        Ok(ids) => return Ok(ids),
+        Err(leftover) => leftover,
+    };
+    // Refill: what the request still needs plus a block for the next ones, in one round trip. The
+    // leftover spare ids are older (smaller) than the fresh ones and go first.
+    let fetch = n - ids.len() + IdBlocks::BLOCK;
     let client = state.pool.get().await?;
     let sql = format!("SELECT nextval('ids.{sequence}') FROM generate_series(1, $1::int)");
     let rows = client.query(&sql, &[&(fetch as i32)]).await?;
-    let mut fresh: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
-    fresh.sort_unstable();
-    let rest = fresh.split_off(n);
+    ids.extend(rows.iter().map(|r| r.get::<_, i64>(0)));
+    ids.sort_unstable();
+    let rest = ids.split_off(n);
+    let fresh = ids;
     state.ids.put(sequence, rest);
     Ok(fresh)
 }
@@ -249,10 +252,18 @@ pub struct IdBlocks {
 impl IdBlocks {
     const BLOCK: usize = 32;
 
-    fn take(&self, sequence: &str, n: usize) -> Option<Vec<i64>> {
+    /// `n` spare ids, or (when fewer are spare) all of them as `Err`, for the caller to complete
+    /// from the database: handing out the old ones first keeps ids increasing in request order.
+    fn take(&self, sequence: &str, n: usize) -> Result<Vec<i64>, Vec<i64>> {
         let mut spare = self.spare.lock().unwrap_or_else(|e| e.into_inner());
-        let queue = spare.get_mut(sequence)?;
-        (queue.len() >= n).then(|| queue.drain(..n).collect())
+        let Some(queue) = spare.get_mut(sequence) else {
+            return Err(Vec::new());
+        };
+        if queue.len() >= n {
+            Ok(queue.drain(..n).collect())
+        } else {
+            Err(queue.drain(..).collect())
+        }
     }
 
     fn put(&self, sequence: &str, ids: Vec<i64>) {
