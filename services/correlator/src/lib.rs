@@ -13,7 +13,7 @@
 
 use cairn_domain::Change;
 use cairn_domain::correlation;
-use cairn_domain::event::Attribute;
+use cairn_domain::event::{Attribute, EventMeta, Object};
 use cairn_eventlog::StoredChange;
 use cairn_eventlog::projector::{ApplyError, Options, Projector, Runtime};
 use cairn_platform::{Settings, Shutdown, connect};
@@ -48,13 +48,109 @@ impl Projector for Correlator {
     }
 }
 
-/// Buffered holder rows (consecutive `AttributeAdded` become one multi-row insert).
+/// Buffered upserts: consecutive `AttributeAdded`, `EventCreated`/`EventUpdated` and
+/// `ObjectAdded`/`ObjectUpdated` become one multi-row statement per table (a rebuild replays 50k
+/// Events in a few dozen statements instead of 100k). The three tables do not depend on each other,
+/// so their order does not matter; within a table the last record of an id wins, which is what
+/// applying them one by one leaves. Any other change flushes the buffers first.
 #[derive(Default)]
 struct Pending {
     rows: Vec<(Attribute, correlation::Key)>,
+    events: Vec<EventMeta>,
+    event_slots: std::collections::HashMap<i64, usize>,
+    objects: Vec<Object>,
+    object_slots: std::collections::HashMap<i64, usize>,
+}
+
+impl Pending {
+    fn event(&mut self, m: &EventMeta) {
+        match self.event_slots.get(&m.id) {
+            Some(&i) => self.events[i] = m.clone(),
+            None => {
+                self.event_slots.insert(m.id, self.events.len());
+                self.events.push(m.clone());
+            }
+        }
+    }
+
+    fn object(&mut self, o: &Object) {
+        match self.object_slots.get(&o.id) {
+            Some(&i) => self.objects[i] = o.clone(),
+            None => {
+                self.object_slots.insert(o.id, self.objects.len());
+                self.objects.push(o.clone());
+            }
+        }
+    }
 }
 
 async fn flush(c: &impl GenericClient, s: &str, p: &mut Pending) -> Result<(), ApplyError> {
+    flush_events(c, s, p).await?;
+    flush_objects(c, s, p).await?;
+    flush_holders(c, s, p).await
+}
+
+async fn flush_events(c: &impl GenericClient, s: &str, p: &mut Pending) -> Result<(), ApplyError> {
+    if p.events.is_empty() {
+        return Ok(());
+    }
+    p.event_slots.clear();
+    let events = std::mem::take(&mut p.events);
+    let ids: Vec<i64> = events.iter().map(|m| m.id).collect();
+    let uuids: Vec<uuid::Uuid> = events.iter().map(|m| m.uuid).collect();
+    let infos: Vec<&str> = events.iter().map(|m| m.info.as_str()).collect();
+    let dates: Vec<&str> = events.iter().map(|m| m.date.as_str()).collect();
+    let levels: Vec<i16> = events.iter().map(|m| i16::from(m.threat_level_id)).collect();
+    let analyses: Vec<i16> = events.iter().map(|m| i16::from(m.analysis)).collect();
+    let timestamps: Vec<i64> = events.iter().map(|m| m.timestamp).collect();
+    let orgs: Vec<i64> = events.iter().map(|m| m.org_id).collect();
+    let orgcs: Vec<i64> = events.iter().map(|m| m.orgc_id).collect();
+    let distributions: Vec<i16> = events.iter().map(|m| i16::from(m.distribution)).collect();
+    let sgs: Vec<i64> = events.iter().map(|m| m.sharing_group_id).collect();
+    let published: Vec<bool> = events.iter().map(|m| m.published).collect();
+    let disabled: Vec<bool> = events.iter().map(|m| m.disable_correlation).collect();
+    c.execute(
+        &format!(
+            "INSERT INTO {s}.events (id, uuid, info, date, threat_level_id, analysis, timestamp, org_id, orgc_id, distribution, \
+             sharing_group_id, published, disable_correlation) \
+             SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::text[], $5::smallint[], $6::smallint[], $7::bigint[], \
+             $8::bigint[], $9::bigint[], $10::smallint[], $11::bigint[], $12::bool[], $13::bool[]) \
+             ON CONFLICT (id) DO UPDATE SET info = EXCLUDED.info, date = EXCLUDED.date, threat_level_id = EXCLUDED.threat_level_id, \
+             analysis = EXCLUDED.analysis, timestamp = EXCLUDED.timestamp, org_id = EXCLUDED.org_id, orgc_id = EXCLUDED.orgc_id, \
+             distribution = EXCLUDED.distribution, sharing_group_id = EXCLUDED.sharing_group_id, published = EXCLUDED.published, \
+             disable_correlation = EXCLUDED.disable_correlation"
+        ),
+        &[&ids, &uuids, &infos, &dates, &levels, &analyses, &timestamps, &orgs, &orgcs, &distributions, &sgs, &published, &disabled],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn flush_objects(c: &impl GenericClient, s: &str, p: &mut Pending) -> Result<(), ApplyError> {
+    if p.objects.is_empty() {
+        return Ok(());
+    }
+    p.object_slots.clear();
+    let objects = std::mem::take(&mut p.objects);
+    let ids: Vec<i64> = objects.iter().map(|o| o.id).collect();
+    let events: Vec<i64> = objects.iter().map(|o| o.event_id).collect();
+    let distributions: Vec<i16> = objects.iter().map(|o| i16::from(o.distribution)).collect();
+    let sgs: Vec<i64> = objects.iter().map(|o| o.sharing_group_id).collect();
+    let deleted: Vec<bool> = objects.iter().map(|o| o.deleted).collect();
+    c.execute(
+        &format!(
+            "INSERT INTO {s}.objects (id, event_id, distribution, sharing_group_id, deleted) \
+             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::smallint[], $4::bigint[], $5::bool[]) \
+             ON CONFLICT (id) DO UPDATE SET distribution = EXCLUDED.distribution, sharing_group_id = EXCLUDED.sharing_group_id, \
+             deleted = EXCLUDED.deleted"
+        ),
+        &[&ids, &events, &distributions, &sgs, &deleted],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn flush_holders(c: &impl GenericClient, s: &str, p: &mut Pending) -> Result<(), ApplyError> {
     if p.rows.is_empty() {
         return Ok(());
     }
@@ -104,38 +200,26 @@ pub async fn apply_changes(c: &impl GenericClient, s: &str, changes: &[StoredCha
     for stored in changes {
         let change = Change::from_record(&stored.change_type, stored.schema_version, &stored.payload)
             .map_err(|e| ApplyError::Invalid(e.to_string()))?;
-        if let Change::AttributeAdded(a) = &change {
-            buffer(&mut p, a);
+        let buffered = match &change {
+            Change::AttributeAdded(a) => {
+                buffer(&mut p, a);
+                true
+            }
+            Change::EventCreated(m) | Change::EventUpdated(m) => {
+                p.event(m);
+                true
+            }
+            Change::ObjectAdded(o) | Change::ObjectUpdated(o) => {
+                p.object(o);
+                true
+            }
+            _ => false,
+        };
+        if buffered {
             continue;
         }
         flush(c, s, &mut p).await?;
         match &change {
-            Change::EventCreated(m) | Change::EventUpdated(m) => {
-                c.execute(
-                    &format!(
-                        "INSERT INTO {s}.events (id, uuid, info, date, threat_level_id, analysis, timestamp, org_id, orgc_id, distribution, \
-                         sharing_group_id, published, disable_correlation) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-                         ON CONFLICT (id) DO UPDATE SET info = $3, date = $4, threat_level_id = $5, analysis = $6, timestamp = $7, \
-                         org_id = $8, orgc_id = $9, distribution = $10, sharing_group_id = $11, published = $12, disable_correlation = $13"
-                    ),
-                    &[
-                        &m.id,
-                        &m.uuid,
-                        &m.info,
-                        &m.date,
-                        &i16::from(m.threat_level_id),
-                        &i16::from(m.analysis),
-                        &m.timestamp,
-                        &m.org_id,
-                        &m.orgc_id,
-                        &i16::from(m.distribution),
-                        &m.sharing_group_id,
-                        &m.published,
-                        &m.disable_correlation,
-                    ],
-                )
-                .await?;
-            }
             Change::EventTouched { timestamp } => {
                 c.execute(&format!("UPDATE {s}.events SET timestamp = $2, published = false WHERE uuid = $1"), &[&stored.stream_id, timestamp])
                     .await?;
@@ -171,16 +255,6 @@ pub async fn apply_changes(c: &impl GenericClient, s: &str, changes: &[StoredCha
             }
             Change::AttributeRestored { id, .. } => {
                 c.execute(&format!("UPDATE {s}.holders SET deleted = false WHERE attribute_id = $1"), &[id]).await?;
-            }
-            Change::ObjectAdded(o) | Change::ObjectUpdated(o) => {
-                c.execute(
-                    &format!(
-                        "INSERT INTO {s}.objects (id, event_id, distribution, sharing_group_id, deleted) VALUES ($1, $2, $3, $4, $5) \
-                         ON CONFLICT (id) DO UPDATE SET distribution = $3, sharing_group_id = $4, deleted = $5"
-                    ),
-                    &[&o.id, &o.event_id, &i16::from(o.distribution), &o.sharing_group_id, &o.deleted],
-                )
-                .await?;
             }
             Change::ObjectDeleted { id, hard: true, .. } => {
                 c.execute(&format!("DELETE FROM {s}.objects WHERE id = $1"), &[id]).await?;
