@@ -27,6 +27,16 @@ pub fn data_dir() -> std::path::PathBuf {
 
 impl Stack {
     pub async fn start() -> Self {
+        Self::start_inner(true).await
+    }
+
+    /// The platform without the exporter (a test runs and stops its own: `cairn_exporter::run` with
+    /// [`Stack::settings`]).
+    pub async fn start_without_exporter() -> Self {
+        Self::start_inner(false).await
+    }
+
+    async fn start_inner(exporter: bool) -> Self {
         cairn_platform::telemetry::init("warn");
         let db = TestDb::new().await;
         let nats = NatsServer::start().await;
@@ -36,6 +46,7 @@ impl Stack {
         settings.nats_url = nats.url();
         settings.http_addr = format!("127.0.0.1:{port}");
         settings.data_dir = data_dir();
+        settings.exports_dir = std::env::temp_dir().join(format!("cairn-exports-{}", uuid::Uuid::new_v4().simple()));
         settings.instance.base_url = format!("http://127.0.0.1:{port}");
         let boot = cairn_api::bootstrap::bootstrap(&settings, &db.pool)
             .await
@@ -57,7 +68,9 @@ impl Stack {
         spawn!(cairn_relay::run);
         spawn!(cairn_indexer::run);
         spawn!(cairn_correlator::run);
-        spawn!(cairn_exporter::run);
+        if exporter {
+            spawn!(cairn_exporter::run);
+        }
         spawn!(cairn_api::run);
         let stack = Self {
             db,
@@ -121,6 +134,7 @@ impl Stack {
     }
 
     pub async fn stop(mut self) {
+        let _ = std::fs::remove_dir_all(&self.settings.exports_dir);
         self.shutdown.trigger();
         while let Some(r) = self.tasks.join_next().await {
             if let Err(e) = r {

@@ -21,6 +21,7 @@ pub mod commands;
 pub mod correlations;
 pub mod dispatch;
 pub mod error;
+pub mod exports;
 pub mod filters;
 pub mod handlers;
 pub mod input;

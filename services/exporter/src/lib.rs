@@ -1,37 +1,67 @@
-//! The exporter projector. For now it follows the log (its checkpoint advances with the head, so lag and
-//! restarts behave like every projector); its read model arrives with its own issue.
+//! The exporter (ARCHITECTURE.md §5–§6): ACL-filtered NATS feeds, this instance's MISP feed and
+//! cached exports, built from the log with the API's own search code, so that every output is
+//! exactly what restSearch answers its audience.
+//!
+//! - [`feeds`]: the projector's work per batch: which Events changed for which audience; `event`,
+//!   `retract` and `sighting` messages into the outbox; the MISP feed rows; stale cached exports.
+//! - [`outbox`]: publishes the outbox to JetStream `CAIRN_FEEDS`, exactly once and in order.
+//! - [`generate`]: regenerates stale cached exports as files.
+//! - [`misp_feed`]: MISP's feed format (feed fields, manifest entry, hashes).
 
-use cairn_eventlog::StoredChange;
+pub mod feeds;
+pub mod generate;
+pub mod misp_feed;
+pub mod outbox;
+
+use cairn_api::state::AppState;
 use cairn_eventlog::projector::{ApplyError, Options, Projector, Runtime};
+use cairn_eventlog::watcher::CheckpointWatcher;
+use cairn_eventlog::{Appender, StoredChange};
 use cairn_platform::{Settings, Shutdown, connect};
 use deadpool_postgres::Transaction;
+use std::sync::Arc;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The projector name (checkpoint key and JetStream durable).
 pub const NAME: &str = "exporter";
 
-#[derive(Debug, Default, Clone)]
-pub struct Exporter;
+#[derive(Clone)]
+pub struct Exporter {
+    state: AppState,
+}
 
 impl Projector for Exporter {
     fn name(&self) -> &str {
         NAME
     }
 
-    async fn apply(&self, _tx: &Transaction<'_>, _changes: &[StoredChange]) -> Result<(), ApplyError> {
-        Ok(())
+    async fn apply(&self, tx: &Transaction<'_>, changes: &[StoredChange]) -> Result<(), ApplyError> {
+        feeds::apply(&self.state, tx, changes).await
     }
 }
 
-/// Runs the exporter until shutdown.
+/// Runs the exporter until shutdown: the projector, the feed publisher and the export generator.
 ///
 /// # Errors
-/// An unusable database URL, or the database unreachable at start.
+/// An unusable database URL or reference data, or the database unreachable at start.
 pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), BoxError> {
+    let settings = Arc::new(settings);
+    let reference = Arc::new(cairn_api::reference::Reference::load(&settings.data_dir)?);
     let pool = connect::pg_pool(&settings)?;
     let nats = connect::nats(&settings).await.ok();
-    let runtime = Runtime::new(Exporter, pool, nats, Options::from_settings(&settings.projector)).await?;
+    let appender = Appender::spawn(pool.clone(), nats.clone());
+    let watcher = CheckpointWatcher::start(pool.clone(), nats.clone()).await;
+    let state = AppState::new(settings.clone(), pool.clone(), appender, watcher, nats.clone(), reference);
+    let runtime = Runtime::new(Exporter { state: state.clone() }, pool.clone(), nats.clone(), Options::from_settings(&settings.projector)).await?;
+    let mut tasks = tokio::task::JoinSet::new();
+    if let Some(client) = nats {
+        tasks.spawn(outbox::run(pool, client, shutdown.clone()));
+    } else {
+        tracing::warn!("no NATS connection: feeds stay in the outbox until the exporter restarts with NATS");
+    }
+    tasks.spawn(generate::run(state, shutdown.clone()));
     runtime.run(shutdown).await;
+    while tasks.join_next().await.is_some() {}
     Ok(())
 }

@@ -32,6 +32,10 @@ pub enum ApplyError {
     Db(#[from] tokio_postgres::Error),
     #[error("{0}")]
     Invalid(String),
+    /// Something the projector depends on is not ready yet (another read model behind): retried
+    /// without counting an attempt.
+    #[error("not ready: {0}")]
+    NotReady(String),
 }
 
 impl ApplyError {
@@ -52,6 +56,7 @@ impl ApplyError {
                     || e.code().is_none()
             }
             Self::Invalid(_) => false,
+            Self::NotReady(_) => true,
         }
     }
 }

@@ -57,11 +57,85 @@ pub async fn ensure_changes_stream(js: &jetstream::Context) -> Result<stream::St
     Ok(js.get_or_create_stream(changes_stream_config()).await?)
 }
 
+/// The stream of feeds for subscribers outside the platform (the exporter fills it).
+pub const FEEDS_STREAM: &str = "CAIRN_FEEDS";
+/// Subjects are `cairn.feed.<audience>.<kind>`; audiences `public`, `community`, `org.<org uuid>`.
+pub const FEEDS_SUBJECTS: &str = "cairn.feed.>";
+
+/// Who a feed message is for.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Audience {
+    /// Distribution "All communities": what may leave the instance.
+    Public,
+    /// Every organisation on this instance (distribution 1–3).
+    Community,
+    /// Everything one organisation may see, sharing groups included.
+    Org(uuid::Uuid),
+}
+
+impl Audience {
+    /// The audience's subject tokens (`public`, `community`, `org.<uuid>`).
+    pub fn token(&self) -> String {
+        match self {
+            Audience::Public => "public".into(),
+            Audience::Community => "community".into(),
+            Audience::Org(u) => format!("org.{u}"),
+        }
+    }
+
+    /// Parses [`Audience::token`].
+    pub fn parse(token: &str) -> Option<Self> {
+        match token {
+            "public" => Some(Audience::Public),
+            "community" => Some(Audience::Community),
+            _ => token.strip_prefix("org.").and_then(|u| uuid::Uuid::parse_str(u).ok()).map(Audience::Org),
+        }
+    }
+}
+
+/// Feed message kinds.
+pub const FEED_KINDS: [&str; 3] = ["event", "retract", "sighting"];
+
+/// The subject of a feed message: `cairn.feed.<audience>.<kind>`.
+pub fn feed_subject(audience: &Audience, kind: &str) -> String {
+    format!("cairn.feed.{}.{}", audience.token(), subject_token(kind))
+}
+
+pub fn feeds_stream_config() -> stream::Config {
+    stream::Config {
+        name: FEEDS_STREAM.into(),
+        subjects: vec![FEEDS_SUBJECTS.into()],
+        storage: stream::StorageType::File,
+        retention: stream::RetentionPolicy::Limits,
+        duplicate_window: Duration::from_secs(120),
+        // The exporter's outbox in PostgreSQL is the archive of what was sent.
+        max_age: Duration::from_secs(90 * 24 * 3600),
+        deny_delete: true,
+        deny_purge: true,
+        // Direct get would let any reader fetch any message by sequence, bypassing subject permissions.
+        allow_direct: false,
+        ..Default::default()
+    }
+}
+
+/// Gets the feeds stream, creating it when missing.
+///
+/// # Errors
+/// NATS errors.
+pub async fn ensure_feeds_stream(js: &jetstream::Context) -> Result<stream::Stream, async_nats::Error> {
+    Ok(js.get_or_create_stream(feeds_stream_config()).await?)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn subjects_are_bounded_tokens() {
         assert_eq!(super::change_subject("event", "attribute.added"), "cairn.change.event.attribute.added");
         assert_eq!(super::change_subject("a b", "x*>"), "cairn.change.a_b.x__");
+        let org = uuid::Uuid::from_u128(7);
+        let a = super::Audience::Org(org);
+        assert_eq!(super::feed_subject(&a, "event"), format!("cairn.feed.org.{org}.event"));
+        assert_eq!(super::Audience::parse(&a.token()), Some(a));
+        assert_eq!(super::feed_subject(&super::Audience::Public, "retract"), "cairn.feed.public.retract");
     }
 }

@@ -51,6 +51,8 @@ pub struct Settings {
     pub http_addr: String,
     /// Where reference data fetched by the scripts lives (`CAIRN_DATA_DIR`).
     pub data_dir: PathBuf,
+    /// Where the exporter writes cached exports and the API reads them (`CAIRN_EXPORTS_DIR`).
+    pub exports_dir: PathBuf,
     /// How long a mutating request waits for the read models to reach its position (`CAIRN_RYW_TIMEOUT_MS`).
     pub read_your_writes_timeout_ms: u64,
     /// Optional metrics listen address for standalone services (`CAIRN_METRICS_ADDR`).
@@ -106,6 +108,7 @@ impl Default for Settings {
             nats_password: None,
             http_addr: "127.0.0.1:8080".into(),
             data_dir: PathBuf::from(".local/data"),
+            exports_dir: PathBuf::from(".local/exports"),
             read_your_writes_timeout_ms: 5_000,
             metrics_addr: None,
             instance: InstanceSettings::default(),
@@ -198,6 +201,9 @@ impl Settings {
         }
         if let Some(v) = get("CAIRN_DATA_DIR") {
             self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = get("CAIRN_EXPORTS_DIR") {
+            self.exports_dir = PathBuf::from(v);
         }
         if let Some(v) = get("CAIRN_RYW_TIMEOUT_MS") {
             self.read_your_writes_timeout_ms = parse("CAIRN_RYW_TIMEOUT_MS", v)?;

@@ -6,6 +6,7 @@ pub mod correlations;
 pub mod delegations;
 pub mod discussions;
 pub mod events;
+pub mod exports;
 pub mod freetext;
 pub mod objects;
 pub mod proposals;
@@ -85,6 +86,10 @@ pub async fn route(state: &AppState, auth: &Authed, req: &Request) -> Result<Res
         (_, "events", "add_tag") => events::add_tag(state, auth, req).await,
         (_, "events", "free_text_import") => freetext::import(state, auth, req).await,
         (_, "events", "index") => search::index(state, auth, req).await,
+        (_, "events", "export") => exports::index(state, auth).await,
+        (_, "events", "download_export") => exports::download(state, auth, req).await,
+        (_, "jobs", "cache") => exports::cache(state, auth, req).await,
+        (_, "feeds", _) => exports::feed(state, req).await,
         (_, "events", "rest_search") => search::events_rest_search(state, auth, req).await,
 
         (_, "attributes", "describe_types") => attributes::describe_types(state, p),

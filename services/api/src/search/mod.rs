@@ -96,11 +96,66 @@ impl Search {
     }
 }
 
-/// Answers a restSearch (any scope, any format) with `params` as given.
+/// Who a search runs for: the access rule's viewer, and the user setting formats read.
+#[derive(Clone, Debug)]
+pub struct Requester {
+    pub viewer: Viewer,
+    /// The user's NIDS sid base (Snort/Suricata rule ids).
+    pub nids_sid: i64,
+}
+
+impl Requester {
+    /// The authenticated caller.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn of(state: &AppState, auth: &Authed) -> Result<Self, ApiError> {
+        Ok(Self { viewer: crate::handlers::support::viewer(state, auth).await?, nids_sid: auth.user.nids_sid })
+    }
+}
+
+/// How a prepared search writes its output.
+enum Writer {
+    EventsJson,
+    AttributesJson,
+    ObjectsJson,
+    Stix2,
+    Flat(flat::Flat),
+}
+
+/// A restSearch ready to run: validated format, restrictive defaults applied, instance facts read.
+/// [`respond`] streams it to a client, the exporter to a file — the same bytes either way.
+pub struct Prepared {
+    pub search: Search,
+    writer: Writer,
+}
+
+impl Prepared {
+    pub fn content_type(&self) -> &'static str {
+        cairn_formats::content_type(&self.search.format).unwrap_or("application/json")
+    }
+
+    /// Writes the whole result into `chunks`.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn write(self, chunks: stream::Chunks) -> Result<stream::Chunks, ApiError> {
+        let search = &self.search;
+        match self.writer {
+            Writer::EventsJson => json::write_events(search, chunks).await,
+            Writer::AttributesJson => json::write_attributes(search, chunks, false).await,
+            Writer::ObjectsJson => json::write_objects(search, chunks).await,
+            Writer::Stix2 => flat::write_stix2(search, chunks).await,
+            Writer::Flat(writer) => flat::write_rows(search, writer, chunks).await,
+        }
+    }
+}
+
+/// Prepares a restSearch (any scope, any format) for `requester` with `params` as given.
 ///
 /// # Errors
-/// An unknown format (400), database errors before the first byte is written.
-pub async fn respond(state: &AppState, auth: &Authed, mut params: Params, scope: Scope) -> Result<Response, ApiError> {
+/// An unknown format (400), database errors.
+pub async fn prepare(state: &AppState, requester: Requester, mut params: Params, scope: Scope) -> Result<Prepared, ApiError> {
     let format = params.return_format();
     let format = if format == "zeek" { "bro".to_string() } else { format };
     let supported = OTHER_FORMATS.contains(&format.as_str()) || flat::FLAT_FORMATS.contains(&format.as_str());
@@ -116,36 +171,45 @@ pub async fn respond(state: &AppState, auth: &Authed, mut params: Params, scope:
     }
     let search = Search {
         state: state.clone(),
-        viewer: crate::handlers::support::viewer(state, auth).await?,
+        viewer: requester.viewer,
         settings: crate::handlers::support::access_settings(state).await?,
         params,
         scope,
         format: format.clone(),
         now: chrono::Utc::now().timestamp(),
     };
-    let content_type = cairn_formats::content_type(&format).unwrap_or("application/json");
-    let events_json = format == "json" && scope == Scope::Event;
-    let count = if scope == Scope::Object { None } else { Some(search.count(events_json).await?) };
-    let filename = if format == "json" && scope != Scope::Event { None } else { search.filename() };
-    let headers = stream::headers(content_type, count, &format, filename);
-    if format == "json" {
-        return Ok(match scope {
-            Scope::Event => stream::streamed(headers, move |c| async move { json::write_events(&search, c).await }),
-            Scope::Attribute => stream::streamed(headers, move |c| async move { json::write_attributes(&search, c, false).await }),
-            Scope::Object => stream::streamed(headers, move |c| async move { json::write_objects(&search, c).await }),
-        });
-    }
-    if format == "stix2" {
-        return Ok(stream::streamed(headers, move |c| async move { flat::write_stix2(&search, c).await }));
-    }
-    let cx = flat::FormatContext {
-        base_url: state.settings.instance.base_url.clone(),
-        nids_sid: auth.user.nids_sid,
-        host_org_name: host_org_name(state).await?,
+    let writer = match (format.as_str(), scope) {
+        ("json", Scope::Event) => Writer::EventsJson,
+        ("json", Scope::Attribute) => Writer::AttributesJson,
+        ("json", Scope::Object) => Writer::ObjectsJson,
+        ("stix2", _) => Writer::Stix2,
+        _ => {
+            let cx = flat::FormatContext {
+                base_url: state.settings.instance.base_url.clone(),
+                nids_sid: requester.nids_sid,
+                host_org_name: host_org_name(state).await?,
+            };
+            Writer::Flat(
+                flat::Flat::new(&format, &search.params, scope, &cx)
+                    .ok_or_else(|| ApiError::BadRequest(format!("Invalid returnFormat \"{format}\".")))?,
+            )
+        }
     };
-    let writer = flat::Flat::new(&format, &search.params, scope, &cx)
-        .ok_or_else(|| ApiError::BadRequest(format!("Invalid returnFormat \"{format}\".")))?;
-    Ok(stream::streamed(headers, move |c| async move { flat::write_rows(&search, writer, c).await }))
+    Ok(Prepared { search, writer })
+}
+
+/// Answers a restSearch (any scope, any format) with `params` as given.
+///
+/// # Errors
+/// An unknown format (400), database errors before the first byte is written.
+pub async fn respond(state: &AppState, auth: &Authed, params: Params, scope: Scope) -> Result<Response, ApiError> {
+    let prepared = prepare(state, Requester::of(state, auth).await?, params, scope).await?;
+    let search = &prepared.search;
+    let events_json = search.format == "json" && scope == Scope::Event;
+    let count = if scope == Scope::Object { None } else { Some(search.count(events_json).await?) };
+    let filename = if search.format == "json" && scope != Scope::Event { None } else { search.filename() };
+    let headers = stream::headers(prepared.content_type(), count, &search.format, filename);
+    Ok(stream::streamed(headers, move |c| prepared.write(c)))
 }
 
 /// The host organisation's name (Bro/Zeek's `meta.source`).

@@ -69,6 +69,38 @@ where
     response
 }
 
+/// Runs `produce` into `out` (an export file): the same bytes a client of [`streamed`] receives.
+///
+/// # Errors
+/// The producer's errors; write errors as [`ApiError::Internal`].
+pub async fn to_writer<F, Fut, W>(produce: F, out: &mut W) -> Result<u64, ApiError>
+where
+    F: FnOnce(Chunks) -> Fut,
+    Fut: Future<Output = Result<Chunks, ApiError>>,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::AsyncWriteExt;
+    let (tx, mut rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let producer = async move {
+        let mut chunks = produce(Chunks { tx, buf: String::with_capacity(CHUNK + 4096), gone: false }).await?;
+        chunks.flush().await;
+        Ok::<(), ApiError>(())
+    };
+    // `move`: a failed write drops the receiver, which stops the producer.
+    let consumer = async move {
+        let mut written = 0_u64;
+        while let Some(chunk) = rx.recv().await {
+            let chunk = chunk.map_err(|e| ApiError::Internal(e.to_string()))?;
+            out.write_all(&chunk).await.map_err(|e| ApiError::Internal(format!("writing an export: {e}")))?;
+            written += chunk.len() as u64;
+        }
+        Ok::<u64, ApiError>(written)
+    };
+    let (produced, written) = tokio::join!(producer, consumer);
+    produced?;
+    written
+}
+
 /// Headers of a search response: content type, result count, MISP's format header and a download
 /// file name.
 pub fn headers(content_type: &str, count: Option<i64>, format: &str, filename: Option<String>) -> HeaderMap {

@@ -1,0 +1,133 @@
+//! Publishes the feed outbox (`exp.feed_outbox`) to JetStream stream `CAIRN_FEEDS`, in `seq` order,
+//! with `Nats-Expected-Last-Sequence = seq - 1` and `Nats-Msg-Id`: the stream sequence equals the
+//! outbox seq, so after any crash the publisher resumes from the stream's last sequence and can
+//! neither skip nor repeat a message. It wakes on the exporter's checkpoint announcements.
+
+use async_nats::jetstream::{self, context::PublishErrorKind};
+use cairn_eventlog::subjects::{self, HEADER_POSITION};
+use cairn_platform::Shutdown;
+use cairn_platform::metrics::Registry;
+use futures::StreamExt;
+use std::time::Duration;
+
+const BATCH: i64 = 256;
+
+/// Sent rows are kept this long in PostgreSQL (the stream keeps them longer).
+const KEEP_SENT: &str = "7 days";
+
+pub struct Publisher {
+    pool: deadpool_postgres::Pool,
+    js: jetstream::Context,
+    next: Option<i64>,
+    published: cairn_platform::metrics::Handle,
+}
+
+impl Publisher {
+    pub fn new(pool: deadpool_postgres::Pool, client: async_nats::Client) -> Self {
+        let js = jetstream::ContextBuilder::new().timeout(Duration::from_secs(5)).build(client);
+        let published = Registry::global().counter("cairn_exporter_feed_messages_total", "Feed messages published to CAIRN_FEEDS.", &[]);
+        Self { pool, js, next: None, published }
+    }
+
+    /// Publishes the next outbox rows; how many.
+    ///
+    /// # Errors
+    /// NATS or database errors (the next call re-reads the stream's position).
+    pub async fn publish_next(&mut self) -> Result<usize, String> {
+        let result = self.try_publish().await;
+        if result.is_err() {
+            self.next = None;
+        }
+        result
+    }
+
+    async fn try_publish(&mut self) -> Result<usize, String> {
+        let next = match self.next {
+            Some(n) => n,
+            None => {
+                let mut stream = subjects::ensure_feeds_stream(&self.js).await.map_err(|e| e.to_string())?;
+                let last = stream.info().await.map_err(|e| e.to_string())?.state.last_sequence;
+                let n = last as i64 + 1;
+                self.next = Some(n);
+                n
+            }
+        };
+        let client = self.pool.get().await.map_err(|e| e.to_string())?;
+        let rows = client
+            .query("SELECT seq, msg_id, subject, payload, position FROM exp.feed_outbox WHERE seq >= $1 ORDER BY seq LIMIT $2", &[&next, &BATCH])
+            .await
+            .map_err(|e| e.to_string())?;
+        let Some(first) = rows.first() else { return Ok(0) };
+        let first_seq: i64 = first.get(0);
+        if first_seq != next {
+            return Err(format!("the feed outbox lacks sequence {next} (it continues at {first_seq}): the stream belongs to another database"));
+        }
+        let mut acks = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let seq: i64 = r.get(0);
+            let msg_id: String = r.get(1);
+            let subject: String = r.get(2);
+            let payload: String = r.get(3);
+            let position: i64 = r.get(4);
+            let msg = jetstream::message::PublishMessage::build()
+                .payload(payload.into_bytes().into())
+                .message_id(msg_id)
+                .expected_last_sequence((seq - 1) as u64)
+                .header(HEADER_POSITION, position.to_string().as_str());
+            let ack = self.js.send_publish(subject, msg).await.map_err(|e| e.to_string())?;
+            acks.push((seq, ack));
+        }
+        let mut last = next - 1;
+        for (seq, ack) in acks {
+            match ack.await {
+                Ok(a) if a.sequence as i64 == seq => last = seq,
+                Ok(a) => return Err(format!("CAIRN_FEEDS stored outbox seq {seq} at sequence {} (duplicate: {})", a.sequence, a.duplicate)),
+                Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => return Err(format!("wrong last sequence publishing outbox seq {seq}")),
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        self.next = Some(last + 1);
+        self.published.add(rows.len() as i64);
+        client
+            .execute(&format!("DELETE FROM exp.feed_outbox WHERE seq <= $1 AND created_at < now() - interval '{KEEP_SENT}'"), &[&last])
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(rows.len())
+    }
+}
+
+/// Publishes until shutdown.
+pub async fn run(pool: deadpool_postgres::Pool, client: async_nats::Client, shutdown: Shutdown) {
+    let mut wake = client.subscribe(subjects::checkpoint_subject(crate::NAME)).await.ok();
+    let mut publisher = Publisher::new(pool, client);
+    let mut backoff = Duration::from_millis(100);
+    while !shutdown.is_triggered() {
+        match publisher.publish_next().await {
+            Ok(0) => {
+                backoff = Duration::from_millis(100);
+                let ping = async {
+                    match wake.as_mut() {
+                        Some(sub) => {
+                            sub.next().await;
+                        }
+                        None => futures::future::pending::<()>().await,
+                    }
+                };
+                tokio::select! {
+                    () = shutdown.wait() => break,
+                    () = ping => {}
+                    () = tokio::time::sleep(Duration::from_millis(500)) => {}
+                }
+            }
+            Ok(_) => backoff = Duration::from_millis(100),
+            Err(e) => {
+                tracing::warn!(error = %e, "feed publisher");
+                tokio::select! {
+                    () = shutdown.wait() => break,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
