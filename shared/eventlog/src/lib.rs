@@ -8,10 +8,12 @@
 //! - [`store`]: reads — the head, a stream, the log by position, commits.
 //! - [`hash`]: content hashes and the commit chain; [`verify`] recomputes them.
 //! - [`subjects`]: the JetStream layout; [`relay`]: PostgreSQL → JetStream.
+//! - [`feed_access`]: per-organisation NATS feed users, their permissions and the users file.
 //! - [`projector`]: the runtime every read model runs in; [`watcher`]: read-your-writes waits.
 //! - [`migrate`]: numbered SQL migrations.
 
 pub mod appender;
+pub mod feed_access;
 pub mod hash;
 pub mod migrate;
 pub mod model;
