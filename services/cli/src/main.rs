@@ -6,10 +6,14 @@
 //! - `all`: run every service in one process (the single-machine default).
 //! - `freetext`: the freetext importer on standard input ([`freetext`]).
 //! - `bench`: benchmarks ([`bench`]).
+//! - `feed-credentials`, `feed-subscribe`: NATS feed users and a minimal subscriber ([`feed_credentials`],
+//!   [`feed_subscribe`]; docs/feeds.md).
 
 mod bench;
 mod bench_engines;
 mod bootstrap;
+mod feed_credentials;
+mod feed_subscribe;
 mod freetext;
 mod inspect;
 
@@ -57,6 +61,10 @@ enum Command {
         #[arg(long)]
         compat: bool,
     },
+    /// Issue (or revoke) an organisation's NATS feed user and reload nats-server (docs/feeds.md).
+    FeedCredentials(feed_credentials::Args),
+    /// Print an organisation's feed messages as JSON lines, live or replayed (a minimal subscriber).
+    FeedSubscribe(feed_subscribe::Args),
     /// Benchmarks (see docs/benchmarks.md).
     Bench {
         #[command(subcommand)]
@@ -86,6 +94,8 @@ async fn main() -> ExitCode {
         Command::Rebuild { projector } => inspect::rebuild(&settings, &projector).await,
         Command::Freetext { compat } => freetext::run(&settings.data_dir, compat),
         Command::Bench { which } => bench::run(&settings, which).await,
+        Command::FeedCredentials(args) => feed_credentials::run(&settings, args).await,
+        Command::FeedSubscribe(args) => feed_subscribe::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
