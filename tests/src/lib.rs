@@ -7,9 +7,11 @@
 //!   it can be stopped, restarted and wiped.
 //! - [`stack`]: the whole platform in-process (API on a free port, relay, indexer, correlator,
 //!   exporter) over a test database and nats-server, bootstrapped, with the admin key.
+//! - [`feeds`]: reading the exporter's JetStream feeds; waiting for it and its cached exports.
 //! - [`bins`]: paths of the workspace binaries (built by scripts/test before the tests run).
 
 pub mod bins;
+pub mod feeds;
 pub mod nats;
 pub mod oracle;
 pub mod pg;

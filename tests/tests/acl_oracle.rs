@@ -367,6 +367,67 @@ async fn check(stack: &Stack, world: &World, oracle: &mut Oracle) {
             oracle.compare_one("objects/view", who, *id, visible_objects.contains(id), status == 200);
         }
     }
+    exporter_paths(stack, world, oracle).await;
+}
+
+/// Attribute ids (top level and in Objects) of Event documents.
+fn attribute_ids<'a>(events: impl Iterator<Item = &'a Value>) -> BTreeSet<i64> {
+    events.flat_map(|e| event_parts(e).0).collect()
+}
+
+/// The exporter's outputs: each view's cached exports (csv_all, json) and each organisation's feed
+/// hold exactly what the access rule lets that view see (feeds: of published Events); the public
+/// feed exactly the published "All communities" Events.
+async fn exporter_paths(stack: &Stack, world: &World, oracle: &mut Oracle) {
+    let all_events: BTreeSet<i64> = world.events.keys().copied().collect();
+    let all_attributes: BTreeSet<i64> = world.attributes.keys().copied().collect();
+    let by_uuid: BTreeMap<&str, i64> = world.attributes.iter().map(|(id, a)| (a.uuid.as_str(), *id)).collect();
+    for u in &world.users {
+        let (status, _, _) = get(stack, &u.key, Method::GET, "/events/export", None).await;
+        assert_eq!(status, 200);
+    }
+    let js = async_nats::jetstream::new(stack.nats.client().await);
+    cairn_tests::feeds::settled(stack, &js).await;
+    let mut feeds_checked = BTreeSet::new();
+    for u in &world.users {
+        let v = world.viewer(u);
+        let who = &u.label;
+        let visible_events: BTreeSet<i64> = all_events.iter().copied().filter(|e| world.event_visible(&v, *e)).collect();
+        let visible_attributes: BTreeSet<i64> = all_attributes.iter().copied().filter(|a| world.attribute_visible(&v, *a)).collect();
+        cairn_tests::feeds::exports_fresh(stack, &u.key).await;
+        let r = stack.request(Method::GET, "/events/downloadExport/csv_all", &u.key).send().await.expect("download");
+        assert_eq!(r.status(), 200);
+        let csv = r.text().await.expect("csv");
+        let got: BTreeSet<i64> = csv.lines().skip(1).filter_map(|l| l.split(',').next()).filter_map(|c| by_uuid.get(c.trim_matches('"')).copied()).collect();
+        oracle.compare("cached export csv_all", who, &all_attributes, &visible_attributes, &got);
+        let (status, json_export, _) = get(stack, &u.key, Method::GET, "/events/downloadExport/json", None).await;
+        assert_eq!(status, 200, "{json_export}");
+        let docs: Vec<&Value> = json_export["response"].as_array().into_iter().flatten().map(|e| &e["Event"]).collect();
+        let got: BTreeSet<i64> = docs.iter().map(|e| id_of(&e["id"])).filter(|id| all_events.contains(id)).collect();
+        oracle.compare("cached export json events", who, &all_events, &visible_events, &got);
+        let got = attribute_ids(docs.iter().copied()).intersection(&all_attributes).copied().collect();
+        oracle.compare("cached export json attributes", who, &all_attributes, &visible_attributes, &got);
+
+        if u.site_admin || !feeds_checked.insert(u.org_id) {
+            continue;
+        }
+        let (_, org, _) = get(stack, &stack.admin_key, Method::GET, &format!("/organisations/view/{}", u.org_id), None).await;
+        let org_uuid = org["Organisation"]["uuid"].as_str().expect("org uuid").to_string();
+        let feed = cairn_tests::feeds::read_feed(&js, &format!("cairn.feed.org.{org_uuid}.>")).await;
+        let held = cairn_tests::feeds::held(&feed);
+        let published: BTreeSet<i64> = visible_events.iter().copied().filter(|e| world.events[e].access.published).collect();
+        let got: BTreeSet<i64> = held.values().map(|p| id_of(&p["Event"]["id"])).filter(|id| all_events.contains(id)).collect();
+        let label = format!("organisation {}", u.org_id);
+        oracle.compare("feed org events", &label, &all_events, &published, &got);
+        let expected: BTreeSet<i64> = visible_attributes.iter().copied().filter(|a| published.contains(&world.attributes[a].event_id)).collect();
+        let got = attribute_ids(held.values().map(|p| &p["Event"])).intersection(&all_attributes).copied().collect();
+        oracle.compare("feed org attributes", &label, &all_attributes, &expected, &got);
+    }
+    let public = cairn_tests::feeds::held(&cairn_tests::feeds::read_feed(&js, "cairn.feed.public.>").await);
+    let expected: BTreeSet<i64> =
+        all_events.iter().copied().filter(|e| world.events[e].access.published && world.events[e].access.distribution == 3).collect();
+    let got: BTreeSet<i64> = public.values().map(|p| id_of(&p["Event"]["id"])).filter(|id| all_events.contains(id)).collect();
+    oracle.compare("feed public events", "public", &all_events, &expected, &got);
 }
 
 /// A restSearch answer as text (any format).

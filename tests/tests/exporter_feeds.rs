@@ -4,45 +4,14 @@
 //! loses nor repeats a message.
 
 use async_nats::jetstream;
-use cairn_eventlog::subjects::FEEDS_STREAM;
+use cairn_tests::feeds::{Msg, read_feed, settled};
 use cairn_tests::stack::Stack;
-use futures::StreamExt;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-#[derive(Clone, Debug, PartialEq)]
-struct Msg {
-    seq: u64,
-    subject: String,
-    msg_id: String,
-    payload: Value,
-}
-
-/// Every message of the feeds stream on `filter`, from sequence 1.
-async fn read_feed(js: &jetstream::Context, filter: &str) -> Vec<Msg> {
-    let Ok(stream) = js.get_stream(FEEDS_STREAM).await else { return Vec::new() };
-    let consumer = stream
-        .create_consumer(jetstream::consumer::pull::OrderedConfig { filter_subject: filter.to_string(), ..Default::default() })
-        .await
-        .expect("ordered consumer");
-    let mut messages = consumer.messages().await.expect("messages");
-    let mut out = Vec::new();
-    loop {
-        let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_millis(400), messages.next()).await else { break };
-        let info = m.info().expect("info");
-        let (seq, pending) = (info.stream_sequence, info.pending);
-        let msg_id = m.headers.as_ref().and_then(|h| h.get("Nats-Msg-Id")).map(|v| v.as_str().to_string()).expect("Nats-Msg-Id");
-        out.push(Msg { seq, subject: m.subject.to_string(), msg_id, payload: serde_json::from_slice(&m.payload).expect("json payload") });
-        if pending == 0 {
-            break;
-        }
-    }
-    out
-}
-
 fn event_uuid(m: &Msg) -> Option<&str> {
-    m.payload["Event"]["uuid"].as_str()
+    m.event_uuid()
 }
 
 fn attribute_values(m: &Msg) -> BTreeSet<String> {
@@ -70,28 +39,6 @@ async fn org_uuid(stack: &Stack, org_id: &str) -> String {
     let (status, o) = stack.get(&format!("/organisations/view/{org_id}")).await;
     assert_eq!(status, 200, "{o}");
     o["Organisation"]["uuid"].as_str().expect("uuid").to_string()
-}
-
-/// Waits until the exporter's outbox is empty of unsent messages (its checkpoint at the head and the
-/// stream holding every outbox row).
-async fn settled(stack: &Stack, js: &jetstream::Context) {
-    let ok = cairn_tests::eventually(Duration::from_secs(30), || async {
-        let head = stack.head_position().await;
-        let client = stack.db.pool.get().await.expect("pool");
-        let checkpoint: i64 = client
-            .query_opt("SELECT position FROM es.projector_checkpoints WHERE projector = 'exporter'", &[])
-            .await
-            .expect("q")
-            .map_or(0, |r| r.get(0));
-        let outbox: i64 = client.query_one("SELECT coalesce(max(seq), 0) FROM exp.feed_outbox", &[]).await.expect("q").get(0);
-        let stream = match js.get_stream(FEEDS_STREAM).await {
-            Ok(mut s) => s.info().await.map(|i| i.state.last_sequence as i64).unwrap_or(-1),
-            Err(_) => 0,
-        };
-        checkpoint >= head && stream == outbox
-    })
-    .await;
-    assert!(ok, "the exporter did not settle");
 }
 
 #[tokio::test]
