@@ -254,7 +254,7 @@ async fn org_b_feed_user_is_refused_org_a_subjects_and_org_a_reads_its_own_and_p
 }
 
 #[tokio::test]
-async fn new_credentials_replace_the_old_ones_after_a_reload() {
+async fn new_feed_credentials_replace_the_old_ones_after_a_reload() {
     let service_password = feed_access::random_password();
     let f = start(Some(&service_password)).await;
     // Services given credentials (production): the password works, no credentials do not.
