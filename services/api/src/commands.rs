@@ -17,6 +17,9 @@ use uuid::Uuid;
 
 const MAX_RETRIES: usize = 5;
 const CACHE_STREAMS: usize = 1_024;
+/// The cache also stays under this many folded changes in all (an Event's state grows with its
+/// attributes: 1,000 Events of 1,000 attributes would hold a gigabyte).
+const CACHE_CHANGES: i64 = 50_000;
 
 /// Identity of one command: its idempotency key, its name and who issued it.
 #[derive(Clone, Debug)]
@@ -49,14 +52,30 @@ impl std::fmt::Debug for StreamCache {
 impl StreamCache {
     fn slot(&self, id: Uuid) -> Arc<tokio::sync::Mutex<Slot>> {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        if slots.len() >= CACHE_STREAMS && !slots.contains_key(&id) {
-            // Evict idle entries (nobody holds their lock); correctness never depends on the cache.
-            let idle: Vec<Uuid> = slots.iter().filter(|(_, s)| Arc::strong_count(s) == 1).map(|(k, _)| *k).take(CACHE_STREAMS / 4).collect();
-            for k in idle {
-                slots.remove(&k);
-            }
+        if !slots.contains_key(&id) {
+            Self::evict(&mut slots);
         }
         slots.entry(id).or_default().clone()
+    }
+
+    /// Drops idle entries (nobody holds their lock) while there are too many streams or too many
+    /// folded changes; correctness never depends on the cache.
+    fn evict(slots: &mut HashMap<Uuid, Arc<tokio::sync::Mutex<Slot>>>) {
+        let idle: Vec<(Uuid, i64)> = slots
+            .iter()
+            .filter(|(_, s)| Arc::strong_count(s) == 1)
+            .filter_map(|(k, s)| s.try_lock().ok().map(|g| (*k, g.as_ref().map_or(0, |(_, v)| *v))))
+            .collect();
+        let mut weight: i64 = idle.iter().map(|(_, v)| v).sum();
+        let mut count = slots.len();
+        for (k, v) in idle {
+            if count < CACHE_STREAMS && weight <= CACHE_CHANGES {
+                break;
+            }
+            slots.remove(&k);
+            count -= 1;
+            weight -= v;
+        }
     }
 }
 

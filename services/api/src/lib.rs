@@ -153,7 +153,13 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), BoxError>
     let appender = Appender::spawn(pool.clone(), nats.clone());
     let watcher = CheckpointWatcher::start(pool.clone(), nats.clone()).await;
     let state = AppState::new(settings.clone(), pool, appender, watcher, nats, reference);
-    let listener = tokio::net::TcpListener::bind(&settings.http_addr).await?;
+    // TCP_NODELAY: a response is written as headers then body chunks; with Nagle's algorithm the
+    // second small write waits for the client's delayed ACK (~40 ms per request).
+    let listener = axum::serve::ListenerExt::tap_io(tokio::net::TcpListener::bind(&settings.http_addr).await?, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+    });
     tracing::info!(addr = %settings.http_addr, "API listening");
     axum::serve(listener, router(state)).with_graceful_shutdown(async move { shutdown.wait().await }).await?;
     Ok(())

@@ -23,6 +23,14 @@ pub(crate) enum Which {
     Freetext(crate::bench_engines::FreetextArgs),
     /// Loading every warninglist, and checking values against all of them.
     Warninglists(crate::bench_engines::WarninglistArgs),
+    /// restSearch at 1M attributes against a running instance (scripts/run --detach): value lookups,
+    /// a CSV export of everything and the platform's memory meanwhile (loads the data when missing).
+    Search(crate::bench_search::SearchArgs),
+    /// The correlator at 1M attributes / 50k Events (scratch database): full rebuild and the work per
+    /// single attribute change.
+    Correlator(crate::bench_correlator::CorrelatorArgs),
+    /// Publish-to-subscriber latency of the NATS feeds against a running instance.
+    Feed(crate::bench_feed::FeedArgs),
 }
 
 #[derive(Args)]
@@ -68,6 +76,9 @@ pub(crate) async fn run(settings: &Settings, which: Which) -> Result<(), BoxErro
         Which::Api(args) => api(args).await,
         Which::Freetext(args) => crate::bench_engines::freetext(&settings.data_dir, &args),
         Which::Warninglists(args) => crate::bench_engines::warninglists(&settings.data_dir, &args),
+        Which::Search(args) => crate::bench_search::search(settings, args).await,
+        Which::Correlator(args) => crate::bench_correlator::correlator(settings, args).await,
+        Which::Feed(args) => crate::bench_feed::feed(settings, args).await,
     }
 }
 
@@ -92,14 +103,17 @@ impl Scratch {
         let (mut c, conn) = cfg.connect(tokio_postgres::NoTls).await?;
         tokio::spawn(conn);
         cairn_eventlog::migrate::migrate(&mut c).await?;
-        let url = format!(
-            "host={} port={} user={} dbname={name}",
-            host_of(&cfg),
-            cfg.get_ports().first().copied().unwrap_or(5432),
-            cfg.get_user().unwrap_or("postgres")
-        );
-        let pool = connect::pg_pool_for(&url, pool_size)?;
+        let pool = connect::pg_pool_for(&database_url(&cfg, &name), pool_size)?;
         Ok(Self { admin_url: admin, name, pool })
+    }
+
+    /// An existing scratch database (one kept with `--keep`), not migrated again.
+    pub(crate) async fn open(settings: &Settings, name: &str, pool_size: usize) -> Result<Self, BoxError> {
+        let mut admin: tokio_postgres::Config = settings.database_url.expose().parse()?;
+        admin.dbname("postgres");
+        let pool = connect::pg_pool_for(&database_url(&admin, name), pool_size)?;
+        drop(pool.get().await?);
+        Ok(Self { admin_url: admin, name: name.to_string(), pool })
     }
 
     pub(crate) async fn drop_db(self) -> Result<(), BoxError> {
@@ -111,6 +125,16 @@ impl Scratch {
     }
 }
 
+/// The connection string of database `name` on `cfg`'s server.
+fn database_url(cfg: &tokio_postgres::Config, name: &str) -> String {
+    format!(
+        "host={} port={} user={} dbname={name}",
+        host_of(cfg),
+        cfg.get_ports().first().copied().unwrap_or(5432),
+        cfg.get_user().unwrap_or("postgres")
+    )
+}
+
 fn host_of(cfg: &tokio_postgres::Config) -> String {
     match cfg.get_hosts().first() {
         Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
@@ -120,7 +144,7 @@ fn host_of(cfg: &tokio_postgres::Config) -> String {
     }
 }
 
-fn bar(len: u64, what: &str) -> ProgressBar {
+pub(crate) fn bar(len: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
     bar.set_style(
         ProgressStyle::with_template(&format!("{what:<22} [{{bar:40}}] {{pos}}/{{len}} {{per_sec}} eta {{eta}}"))
@@ -278,7 +302,7 @@ async fn append(settings: &Settings, args: AppendArgs) -> Result<(), BoxError> {
     Ok(())
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }

@@ -10,7 +10,11 @@
 //!   [`feed_subscribe`]; docs/feeds.md).
 
 mod bench;
+mod bench_correlator;
+mod bench_data;
 mod bench_engines;
+mod bench_feed;
+mod bench_search;
 mod bootstrap;
 mod feed_credentials;
 mod feed_subscribe;

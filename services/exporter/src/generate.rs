@@ -2,6 +2,10 @@
 //! at a time: the view's restSearch ([`cairn_api::exports::Export::params`]) streamed into a
 //! temporary file that replaces the old one atomically, so a download never sees half a file.
 //!
+//! A stale export waits [`SPACING`] times its last generation's duration after that generation: under
+//! constant writes a large export is rewritten every few multiples of what it costs, a small one at once.
+//! A requested one (`jobs/cache`: `dirty_position` 0) does not wait.
+//!
 //! A row is claimed (its `dirty_position` cleared) before generating: a change that arrives meanwhile
 //! marks it again and it is regenerated once more; a failed generation puts the mark back.
 
@@ -16,6 +20,9 @@ use futures::StreamExt;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
+
+/// A stale export is regenerated no sooner than this many times its last generation's duration after it.
+pub const SPACING: i64 = 4;
 
 /// Regenerates until shutdown.
 pub async fn run(state: AppState, shutdown: Shutdown) {
@@ -60,9 +67,10 @@ pub async fn next(state: &AppState) -> Result<bool, String> {
         .query_opt(
             "UPDATE exp.exports x SET dirty_position = NULL FROM ( \
                SELECT view_org, format, dirty_position FROM exp.exports WHERE dirty_position IS NOT NULL \
+               AND (dirty_position = 0 OR generated_at IS NULL OR generated_at + make_interval(secs => (duration_ms * $1)::float8 / 1000.0) <= now()) \
                ORDER BY dirty_position, view_org, format LIMIT 1 FOR UPDATE SKIP LOCKED) s \
              WHERE x.view_org = s.view_org AND x.format = s.format RETURNING s.view_org, s.format, s.dirty_position",
-            &[],
+            &[&SPACING],
         )
         .await
         .map_err(|x| e(&x))?
@@ -84,8 +92,8 @@ pub async fn next(state: &AppState) -> Result<bool, String> {
         Ok(bytes) => {
             client
                 .execute(
-                    "UPDATE exp.exports SET generated_position = $3, generated_at = now(), bytes = $4 WHERE view_org = $1 AND format = $2",
-                    &[&view, &key, &position, &(bytes as i64)],
+                    "UPDATE exp.exports SET generated_position = $3, generated_at = now(), bytes = $4, duration_ms = $5 WHERE view_org = $1 AND format = $2",
+                    &[&view, &key, &position, &(bytes as i64), &(started.elapsed().as_millis() as i64)],
                 )
                 .await
                 .map_err(|x| e(&x))?;

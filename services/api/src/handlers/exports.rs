@@ -21,15 +21,15 @@ pub fn view_of(auth: &Authed) -> i64 {
 }
 
 /// Asks the exporter to keep these exports of a view fresh (a row in `exp.exports`; a cache
-/// directive, not data: nothing is written to the log). `regenerate` marks existing ones stale too.
+/// directive, not data: nothing is written to the log). `regenerate` marks existing ones as requested
+/// (`dirty_position` 0), which the exporter serves first and without waiting.
 async fn register(state: &AppState, view: i64, exports: &[Export], regenerate: bool) -> Result<(), ApiError> {
     let keys: Vec<String> = exports.iter().map(Export::key).collect();
     let client = state.pool.get().await?;
     client
         .execute(
             "INSERT INTO exp.exports (view_org, format, dirty_position) SELECT $1, k, 0 FROM unnest($2::text[]) k \
-             ON CONFLICT (view_org, format) DO UPDATE SET dirty_position = coalesce(exp.exports.dirty_position, 0), requested_at = now() \
-             WHERE $3",
+             ON CONFLICT (view_org, format) DO UPDATE SET dirty_position = 0, requested_at = now() WHERE $3",
             &[&view, &keys, &regenerate],
         )
         .await?;
@@ -112,7 +112,8 @@ pub async fn cache(state: &AppState, auth: &Authed, req: &Request) -> Result<Res
 }
 
 /// `GET /events/downloadExport/<type>[/<extra>]`: the view's file, streamed. Headers say how fresh
-/// it is (`X-Cairn-Export-Fresh`, `X-Cairn-Export-Position`: the log position it reflects).
+/// it is (`X-Cairn-Export-Fresh`, `X-Cairn-Export-Position`: the log position it reflects,
+/// `X-Cairn-Export-Generated`: when it was written, milliseconds since the epoch).
 ///
 /// # Errors
 /// 404 for an unknown type or a file not generated yet (asking for it queues it).
@@ -123,7 +124,8 @@ pub async fn download(state: &AppState, auth: &Authed, req: &Request) -> Result<
         let client = state.pool.get().await?;
         client
             .query_opt(
-                "SELECT dirty_position, generated_position FROM exp.exports WHERE view_org = $1 AND format = $2 AND generated_at IS NOT NULL",
+                "SELECT dirty_position, generated_position, (extract(epoch FROM generated_at) * 1000)::bigint FROM exp.exports \
+                 WHERE view_org = $1 AND format = $2 AND generated_at IS NOT NULL",
                 &[&view, &export.key()],
             )
             .await?
@@ -139,7 +141,7 @@ pub async fn download(state: &AppState, auth: &Authed, req: &Request) -> Result<
             )));
         }
     };
-    let (dirty, position): (Option<i64>, Option<i64>) = row.map(|r| (r.get(0), r.get(1))).unwrap_or_default();
+    let (dirty, position, generated): (Option<i64>, Option<i64>, Option<i64>) = row.map(|r| (r.get(0), r.get(1), r.get(2))).unwrap_or_default();
     let stream = futures::stream::unfold(file, |mut f| async move {
         use tokio::io::AsyncReadExt;
         let mut buf = vec![0_u8; 64 * 1024];
@@ -163,6 +165,9 @@ pub async fn download(state: &AppState, auth: &Authed, req: &Request) -> Result<
     h.insert("X-Cairn-Export-Fresh", HeaderValue::from_static(if dirty.is_none() { "true" } else { "false" }));
     if let Some(p) = position {
         h.insert("X-Cairn-Export-Position", HeaderValue::from(p));
+    }
+    if let Some(g) = generated {
+        h.insert("X-Cairn-Export-Generated", HeaderValue::from(g));
     }
     Ok(response)
 }
