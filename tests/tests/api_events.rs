@@ -216,3 +216,43 @@ async fn ids_increase_in_the_order_things_are_added() {
     }
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn the_attribute_count_follows_adds_deletes_and_restores() {
+    let stack = Stack::start().await;
+    let (_, key) = stack.org_user("CERT-N", "n@n.test", 3).await;
+    let (_, created) = stack.post_as(&key, "/events/add", &event(0)).await;
+    let id = created["Event"]["id"].as_str().expect("id").to_string();
+    let count = || async {
+        let (_, list) = stack.post_as(&key, "/events/index", &json!({"eventid": id})).await;
+        list[0]["attribute_count"].as_str().expect("attribute_count").parse::<i64>().expect("int")
+    };
+    assert_eq!(count().await, 1);
+    let mut ids = Vec::new();
+    for v in ["192.0.2.10", "192.0.2.11", "192.0.2.12"] {
+        let (status, a) = stack.post_as(&key, &format!("/attributes/add/{id}"), &json!({"type": "ip-dst", "value": v})).await;
+        assert_eq!(status, 200, "{a}");
+        ids.push(a["Attribute"]["id"].as_str().expect("id").to_string());
+    }
+    let (status, a) = stack.post_as(&key, &format!("/attributes/add/{id}"), &json!([{"type": "ip-dst", "value": "192.0.2.20"}, {"type": "ip-dst", "value": "192.0.2.21"}])).await;
+    assert_eq!(status, 200, "{a}");
+    assert_eq!(count().await, 6);
+    let (status, r) = stack.post_as(&key, &format!("/attributes/delete/{}", ids[0]), &json!({})).await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(count().await, 5, "a soft-deleted attribute no longer counts");
+    let (status, r) = stack.post_as(&key, &format!("/attributes/restore/{}", ids[0]), &json!({})).await;
+    assert_eq!(status, 200, "{r}");
+    let (status, o) = stack
+        .post_as(&key, &format!("/objects/add/{id}"), &json!({"name": "domain-ip", "Attribute": [{"object_relation": "domain", "type": "domain", "value": "count.example"}]}))
+        .await;
+    assert_eq!(status, 200, "{o}");
+    assert_eq!(count().await, 7, "object attributes count too");
+    let client = stack.db.pool.get().await.expect("pool");
+    let recount: i64 = client
+        .query_one("SELECT count(*) FROM rm.attributes WHERE event_id = $1::text::bigint AND NOT deleted", &[&id])
+        .await
+        .expect("q")
+        .get(0);
+    assert_eq!(recount, 7);
+    stack.stop().await;
+}

@@ -110,6 +110,23 @@ async fn audiences(state: &AppState, tx: &Transaction<'_>) -> Result<Audiences, 
     Ok(Audiences { list, orgs, access, sightings })
 }
 
+/// What a batch needs, read once and only when needed.
+struct Cx<'a> {
+    state: &'a AppState,
+    audiences: Option<Audiences>,
+    /// Whether any cached export exists (if none, nothing can go stale).
+    exports: bool,
+}
+
+impl Cx<'_> {
+    async fn audiences(&mut self, tx: &Transaction<'_>) -> Result<&Audiences, ApplyError> {
+        if self.audiences.is_none() {
+            self.audiences = Some(audiences(self.state, tx).await?);
+        }
+        Ok(self.audiences.as_ref().expect("just set"))
+    }
+}
+
 /// Feed messages of this batch, numbered for the outbox.
 struct Outbox {
     next: i64,
@@ -242,9 +259,13 @@ pub async fn apply(state: &AppState, tx: &Transaction<'_>, changes: &[StoredChan
     if !state.watcher.wait_for(INDEXER, batch.last, Duration::from_secs(10)).await {
         return Err(ApplyError::NotReady(format!("the indexer has not reached position {}", batch.last)));
     }
-    state.sharing_groups.invalidate();
-    state.instance.invalidate();
-    let audiences = audiences(state, tx).await?;
+    if batch.global.is_some() {
+        // Visibility may have changed everywhere: read memberships and settings afresh.
+        state.sharing_groups.invalidate();
+        state.instance.invalidate();
+    }
+    let exports: bool = tx.query_one("SELECT EXISTS (SELECT 1 FROM exp.exports)", &[]).await?.get(0);
+    let mut cx = Cx { state, audiences: None, exports };
     let mut outbox = Outbox::open(tx).await?;
     if let Some(position) = batch.global {
         tx.execute("UPDATE exp.exports SET dirty_position = coalesce(dirty_position, $1)", &[&position]).await?;
@@ -260,31 +281,55 @@ pub async fn apply(state: &AppState, tx: &Transaction<'_>, changes: &[StoredChan
         }
     }
     for (&uuid, &position) in &batch.events {
-        examine(state, tx, &audiences, &mut outbox, uuid, position).await?;
+        examine(&mut cx, tx, &mut outbox, uuid, position).await?;
     }
     for (position, s) in &batch.sightings {
-        sighting(tx, &audiences, &mut outbox, *position, s).await?;
+        sighting(&mut cx, tx, &mut outbox, *position, s).await?;
     }
     Ok(())
 }
 
 /// Brings every audience's view of one Event up to date, and marks the exports it changes.
-async fn examine(state: &AppState, tx: &Transaction<'_>, audiences: &Audiences, outbox: &mut Outbox, uuid: Uuid, position: i64) -> Result<(), ApplyError> {
+async fn examine(cx: &mut Cx<'_>, tx: &Transaction<'_>, outbox: &mut Outbox, uuid: Uuid, position: i64) -> Result<(), ApplyError> {
     let row = event_row(tx, uuid).await?;
     let mut sent: HashMap<String, Sent> = HashMap::new();
     for r in tx.query("SELECT audience, digest, attributes FROM exp.feed_state WHERE event_uuid = $1", &[&uuid]).await? {
         sent.insert(r.get(0), Sent { digest: r.get(1), attributes: r.get(2) });
     }
+    // An unpublished Event no audience holds (the common case while it is edited) concerns no feed.
+    let feeds = !sent.is_empty() || row.as_ref().is_some_and(|r| r.access.published);
+    if feeds {
+        feed_event(cx, tx, outbox, uuid, position, row.as_ref(), sent).await?;
+    }
+    if cx.exports {
+        let audiences = cx.audiences(tx).await?;
+        mark_exports(tx, audiences, uuid, row.as_ref(), position).await?;
+    }
+    Ok(())
+}
+
+/// The feeds' part of [`examine`].
+async fn feed_event(
+    cx: &mut Cx<'_>,
+    tx: &Transaction<'_>,
+    outbox: &mut Outbox,
+    uuid: Uuid,
+    position: i64,
+    row: Option<&EventRow>,
+    mut sent: HashMap<String, Sent>,
+) -> Result<(), ApplyError> {
+    let state = cx.state;
+    let audiences = cx.audiences(tx).await?;
     let mut outsider_doc: Option<Option<Value>> = None;
     for (audience, viewer) in &audiences.list {
         let token = audience.token();
         let previous = sent.remove(&token);
-        let visible = row.as_ref().is_some_and(|r| {
+        let visible = row.is_some_and(|r| {
             r.access.published
                 && acl::event_visible(viewer, &r.access, &audiences.access)
                 && (*audience != Audience::Public || r.access.distribution == 3)
         });
-        let doc = match (&row, visible) {
+        let doc = match (row, visible) {
             (Some(r), true) => match audience {
                 Audience::Org(_) => render(state, viewer, r.id).await?,
                 Audience::Community | Audience::Public => {
@@ -311,7 +356,7 @@ async fn examine(state: &AppState, tx: &Transaction<'_>, audiences: &Audiences, 
                     }
                 }
                 outbox.push(tx, position, audience, "event", uuid, &doc).await?;
-                let event_id = row.as_ref().map_or(0, |r| r.id);
+                let event_id = row.map_or(0, |r| r.id);
                 tx.execute(
                     "INSERT INTO exp.feed_state (audience, event_id, event_uuid, digest, attributes) VALUES ($1, $2, $3, $4, $5) \
                      ON CONFLICT (event_id, audience) DO UPDATE SET digest = EXCLUDED.digest, attributes = EXCLUDED.attributes",
@@ -330,7 +375,7 @@ async fn examine(state: &AppState, tx: &Transaction<'_>, audiences: &Audiences, 
             }
             None => {
                 if previous.is_some() {
-                    retract(tx, outbox, position, audience, uuid, row.as_ref()).await?;
+                    retract(tx, outbox, position, audience, uuid, row).await?;
                 }
             }
         }
@@ -338,10 +383,10 @@ async fn examine(state: &AppState, tx: &Transaction<'_>, audiences: &Audiences, 
     // Audiences that are gone (an organisation deleted or no longer local) lose what they had.
     for token in sent.into_keys() {
         if let Some(audience) = Audience::parse(&token) {
-            retract(tx, outbox, position, &audience, uuid, row.as_ref()).await?;
+            retract(tx, outbox, position, &audience, uuid, row).await?;
         }
     }
-    mark_exports(tx, audiences, uuid, row.as_ref(), position).await
+    Ok(())
 }
 
 async fn retract(tx: &Transaction<'_>, outbox: &mut Outbox, position: i64, audience: &Audience, uuid: Uuid, row: Option<&EventRow>) -> Result<(), ApplyError> {
@@ -366,18 +411,19 @@ async fn mark_exports(tx: &Transaction<'_>, audiences: &Audiences, uuid: Uuid, r
         Some(r) => audiences.orgs.iter().filter(|(_, v)| acl::event_visible(v, &r.access, &audiences.access)).map(|(id, _)| *id).collect(),
         None => Vec::new(),
     };
-    let before: Vec<i64> = tx
-        .query_opt("SELECT orgs FROM exp.event_views WHERE event_uuid = $1", &[&uuid])
-        .await?
-        .map(|r| r.get(0))
-        .unwrap_or_default();
-    let mut views: Vec<i64> = now.iter().chain(&before).copied().collect();
-    views.push(0);
-    tx.execute(
-        "UPDATE exp.exports SET dirty_position = coalesce(dirty_position, $2) WHERE view_org = ANY($1)",
-        &[&views, &position],
-    )
-    .await?;
+    let before: Option<Vec<i64>> = tx.query_opt("SELECT orgs FROM exp.event_views WHERE event_uuid = $1", &[&uuid]).await?.map(|r| r.get(0));
+    match before {
+        Some(before) => {
+            let mut views: Vec<i64> = now.iter().chain(&before).copied().collect();
+            views.push(0);
+            tx.execute("UPDATE exp.exports SET dirty_position = coalesce(dirty_position, $2) WHERE view_org = ANY($1)", &[&views, &position])
+                .await?;
+        }
+        // A new Event, or one last changed while no export existed: who saw it before is unknown.
+        None => {
+            tx.execute("UPDATE exp.exports SET dirty_position = coalesce(dirty_position, $1)", &[&position]).await?;
+        }
+    }
     if row.is_some() {
         tx.execute(
             "INSERT INTO exp.event_views (event_uuid, orgs) VALUES ($1, $2) ON CONFLICT (event_uuid) DO UPDATE SET orgs = EXCLUDED.orgs",
@@ -391,7 +437,7 @@ async fn mark_exports(tx: &Transaction<'_>, audiences: &Audiences, uuid: Uuid, r
 }
 
 /// A new sighting, to the audiences that hold its Event and attribute and may see it.
-async fn sighting(tx: &Transaction<'_>, audiences: &Audiences, outbox: &mut Outbox, position: i64, s: &Sighting) -> Result<(), ApplyError> {
+async fn sighting(cx: &mut Cx<'_>, tx: &Transaction<'_>, outbox: &mut Outbox, position: i64, s: &Sighting) -> Result<(), ApplyError> {
     let Some(row) = event_row(tx, s.event_uuid).await? else { return Ok(()) };
     if !row.access.published {
         return Ok(());
@@ -401,6 +447,10 @@ async fn sighting(tx: &Transaction<'_>, audiences: &Audiences, outbox: &mut Outb
     for r in tx.query("SELECT audience, attributes FROM exp.feed_state WHERE event_uuid = $1", &[&s.event_uuid]).await? {
         holders.insert(r.get(0), r.get(1));
     }
+    if holders.is_empty() {
+        return Ok(());
+    }
+    let audiences = cx.audiences(tx).await?;
     let org = tx.query_opt("SELECT uuid, name FROM rm.organisations WHERE id = $1", &[&s.org_id]).await?;
     let organisation = org.map_or(Value::Null, |r| json!({"uuid": r.get::<_, Uuid>(0), "name": r.get::<_, String>(1)}));
     let payload = json!({"Sighting": {

@@ -3,7 +3,8 @@
 //!
 //! Consecutive `AttributeAdded` changes (an Event with thousands of attributes) are buffered and written
 //! with one multi-row insert; any other change flushes the buffer first, so order is preserved.
-//! `attribute_count` is recomputed once per batch for the Events a batch touched.
+//! `attribute_count` grows by the attributes a batch adds, and is recounted once per batch for the
+//! Events whose attributes a batch updated, deleted or restored.
 
 use cairn_domain::Change;
 use cairn_domain::event::{Attribute, TagLink};
@@ -16,7 +17,11 @@ use uuid::Uuid;
 #[derive(Default)]
 pub struct Pending {
     attributes: Vec<Attribute>,
+    /// Events whose attribute count must be recounted (an attribute updated, deleted or restored).
     touched: BTreeSet<i64>,
+    /// Live attributes added per Event (counted without a recount: a single add to an Event of
+    /// thousands of attributes must not scan them all).
+    added: std::collections::HashMap<i64, i64>,
 }
 
 async fn event_id(tx: &Transaction<'_>, uuid: Uuid) -> Result<Option<i64>, ApplyError> {
@@ -144,7 +149,9 @@ async fn insert_attribute_tag(tx: &Transaction<'_>, attribute_id: i64, event_id:
 /// Database errors.
 pub async fn apply(tx: &Transaction<'_>, stream_id: Uuid, change: &Change, p: &mut Pending) -> Result<(), ApplyError> {
     if let Change::AttributeAdded(a) = change {
-        p.touched.insert(a.event_id);
+        if !a.deleted {
+            *p.added.entry(a.event_id).or_default() += 1;
+        }
         p.attributes.push(a.clone());
         return Ok(());
     }
@@ -232,6 +239,7 @@ pub async fn apply(tx: &Transaction<'_>, stream_id: Uuid, change: &Change, p: &m
             }
             tx.execute("DELETE FROM rm.events WHERE id = $1", &[id]).await?;
             p.touched.remove(id);
+            p.added.remove(id);
         }
         Change::EventTagged(t) => {
             if let Some(eid) = event_id(tx, stream_id).await? {
@@ -354,10 +362,19 @@ pub async fn apply(tx: &Transaction<'_>, stream_id: Uuid, change: &Change, p: &m
 /// Database errors.
 pub async fn finish(tx: &Transaction<'_>, p: &mut Pending) -> Result<(), ApplyError> {
     flush(tx, p).await?;
-    if p.touched.is_empty() {
+    let touched = std::mem::take(&mut p.touched);
+    let (ids, deltas): (Vec<i64>, Vec<i64>) = std::mem::take(&mut p.added).into_iter().filter(|(id, _)| !touched.contains(id)).unzip();
+    if !ids.is_empty() {
+        tx.execute(
+            "UPDATE rm.events e SET attribute_count = e.attribute_count + x.d FROM unnest($1::bigint[], $2::bigint[]) AS x(id, d) WHERE e.id = x.id",
+            &[&ids, &deltas],
+        )
+        .await?;
+    }
+    if touched.is_empty() {
         return Ok(());
     }
-    let ids: Vec<i64> = std::mem::take(&mut p.touched).into_iter().collect();
+    let ids: Vec<i64> = touched.into_iter().collect();
     tx.execute(
         "UPDATE rm.events e SET attribute_count = \
          (SELECT count(*) FROM rm.attributes a WHERE a.event_id = e.id AND NOT a.deleted) WHERE e.id = ANY($1)",

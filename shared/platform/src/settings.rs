@@ -132,7 +132,7 @@ impl Default for InstanceSettings {
 
 impl Default for ProjectorSettings {
     fn default() -> Self {
-        Self { batch_size: 1_000, catchup_threshold: 10_000, max_attempts: 5 }
+        Self { batch_size: 1_000, catchup_threshold: 2_000, max_attempts: 5 }
     }
 }
 
