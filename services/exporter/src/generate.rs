@@ -63,18 +63,21 @@ pub async fn run(state: AppState, shutdown: Shutdown) {
 pub async fn next(state: &AppState) -> Result<bool, String> {
     let e = |e: &dyn std::fmt::Display| e.to_string();
     let client = state.pool.get().await.map_err(|x| e(&x))?;
-    let Some(row) = client
-        .query_opt(
-            "UPDATE exp.exports x SET dirty_position = NULL FROM ( \
+    // The stalest eligible row, claimed once (a materialized CTE: a subquery joined to the UPDATE
+    // could be rescanned and claim more than one).
+    let rows = client
+        .query(
+            "WITH s AS MATERIALIZED ( \
                SELECT view_org, format, dirty_position FROM exp.exports WHERE dirty_position IS NOT NULL \
                AND (dirty_position = 0 OR generated_at IS NULL OR generated_at + make_interval(secs => (duration_ms * $1)::float8 / 1000.0) <= now()) \
-               ORDER BY dirty_position, view_org, format LIMIT 1 FOR UPDATE SKIP LOCKED) s \
+               ORDER BY dirty_position, view_org, format LIMIT 1 FOR UPDATE SKIP LOCKED) \
+             UPDATE exp.exports x SET dirty_position = NULL FROM s \
              WHERE x.view_org = s.view_org AND x.format = s.format RETURNING s.view_org, s.format, s.dirty_position",
             &[&SPACING],
         )
         .await
-        .map_err(|x| e(&x))?
-    else {
+        .map_err(|x| e(&x))?;
+    let Some(row) = rows.first() else {
         return Ok(false);
     };
     let (view, key, dirty): (i64, String, i64) = (row.get(0), row.get(1), row.get(2));
