@@ -329,3 +329,26 @@ async fn a_poison_change_is_dead_lettered_after_its_attempts_and_the_rest_applie
         client.query("SELECT position FROM test_applied ORDER BY position", &[]).await.expect("q").iter().map(|r| r.get(0)).collect();
     assert_eq!(applied, vec![1, 2, 4, 5]);
 }
+
+#[tokio::test]
+async fn read_your_writes_waits_end_on_checkpoint_announcements() {
+    // The table has no row for this projector: only the NATS announcement can end the wait in time.
+    let db = TestDb::new().await;
+    let nats = NatsServer::start().await;
+    let client = nats.client().await;
+    let watcher = cairn_eventlog::watcher::CheckpointWatcher::start(db.pool.clone(), Some(client.clone())).await;
+    let waiting = {
+        let watcher = watcher.clone();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let reached = watcher.wait_for("announced", 42, Duration::from_secs(5)).await;
+            (reached, started.elapsed())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    client.publish(cairn_eventlog::subjects::checkpoint_subject("announced"), "42".into()).await.expect("publish");
+    client.flush().await.expect("flush");
+    let (reached, waited) = waiting.await.expect("join");
+    assert!(reached, "the announcement ends the wait");
+    assert!(waited < Duration::from_secs(1), "woken by the announcement, not by polling until the timeout ({waited:?})");
+}

@@ -129,13 +129,14 @@ impl Cx<'_> {
 
 /// Feed messages of this batch, numbered for the outbox.
 struct Outbox {
+    first: i64,
     next: i64,
 }
 
 impl Outbox {
     async fn open(tx: &Transaction<'_>) -> Result<Self, ApplyError> {
         let last: i64 = tx.query_one("SELECT coalesce(max(seq), 0) FROM exp.feed_outbox", &[]).await?.get(0);
-        Ok(Self { next: last + 1 })
+        Ok(Self { first: last + 1, next: last + 1 })
     }
 
     async fn push(&mut self, tx: &Transaction<'_>, position: i64, audience: &Audience, kind: &str, uuid: Uuid, payload: &Value) -> Result<(), ApplyError> {
@@ -251,10 +252,11 @@ struct Sent {
 ///
 /// # Errors
 /// Database errors; [`ApplyError::NotReady`] while the indexer has not reached the batch.
-pub async fn apply(state: &AppState, tx: &Transaction<'_>, changes: &[StoredChange]) -> Result<(), ApplyError> {
+/// Returns the last outbox seq this batch wrote (`None`: it wrote none).
+pub async fn apply(state: &AppState, tx: &Transaction<'_>, changes: &[StoredChange]) -> Result<Option<i64>, ApplyError> {
     let mut batch = collect(changes)?;
     if batch.events.is_empty() && batch.global.is_none() {
-        return Ok(());
+        return Ok(None);
     }
     if !state.watcher.wait_for(INDEXER, batch.last, Duration::from_secs(10)).await {
         return Err(ApplyError::NotReady(format!("the indexer has not reached position {}", batch.last)));
@@ -286,7 +288,7 @@ pub async fn apply(state: &AppState, tx: &Transaction<'_>, changes: &[StoredChan
     for (position, s) in &batch.sightings {
         sighting(&mut cx, tx, &mut outbox, *position, s).await?;
     }
-    Ok(())
+    Ok((outbox.next > outbox.first).then_some(outbox.next - 1))
 }
 
 /// Brings every audience's view of one Event up to date, and marks the exports it changes.

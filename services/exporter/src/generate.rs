@@ -16,7 +16,6 @@ use cairn_api::state::AppState;
 use cairn_domain::acl::Viewer;
 use cairn_platform::Shutdown;
 use cairn_platform::metrics::Registry;
-use futures::StreamExt;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
@@ -26,10 +25,6 @@ pub const SPACING: i64 = 4;
 
 /// Regenerates until shutdown.
 pub async fn run(state: AppState, shutdown: Shutdown) {
-    let mut wake = match &state.nats {
-        Some(c) => c.subscribe(cairn_eventlog::subjects::checkpoint_subject(crate::NAME)).await.ok(),
-        None => None,
-    };
     let generated = Registry::global().counter("cairn_exporter_exports_generated_total", "Cached export files written.", &[]);
     while !shutdown.is_triggered() {
         match next(&state).await {
@@ -40,18 +35,11 @@ pub async fn run(state: AppState, shutdown: Shutdown) {
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "cached export generation"),
         }
-        let ping = async {
-            match wake.as_mut() {
-                Some(sub) => {
-                    sub.next().await;
-                }
-                None => futures::future::pending::<()>().await,
-            }
-        };
+        // A timer, not the exporter's checkpoints: stale exports wait for their spacing anyway, and a
+        // query per write would cost more than the quarter second saved.
         tokio::select! {
             () = shutdown.wait() => break,
-            () = ping => {}
-            () = tokio::time::sleep(Duration::from_millis(500)) => {}
+            () = tokio::time::sleep(Duration::from_millis(250)) => {}
         }
     }
 }

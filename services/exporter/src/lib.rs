@@ -29,6 +29,8 @@ pub const NAME: &str = "exporter";
 #[derive(Clone)]
 pub struct Exporter {
     state: AppState,
+    /// The last outbox seq a batch wrote (see [`outbox::Publisher`]).
+    written: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl Projector for Exporter {
@@ -37,7 +39,11 @@ impl Projector for Exporter {
     }
 
     async fn apply(&self, tx: &Transaction<'_>, changes: &[StoredChange]) -> Result<(), ApplyError> {
-        feeds::apply(&self.state, tx, changes).await
+        let written = feeds::apply(&self.state, tx, changes).await?;
+        if let Some(seq) = written {
+            self.written.fetch_max(seq, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(())
     }
 }
 
@@ -53,10 +59,12 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), BoxError>
     let appender = Appender::spawn(pool.clone(), nats.clone());
     let watcher = CheckpointWatcher::start(pool.clone(), nats.clone()).await;
     let state = AppState::new(settings.clone(), pool.clone(), appender, watcher, nats.clone(), reference);
-    let runtime = Runtime::new(Exporter { state: state.clone() }, pool.clone(), nats.clone(), Options::from_settings(&settings.projector)).await?;
+    let written = Arc::new(std::sync::atomic::AtomicI64::new(outbox::UNKNOWN));
+    let exporter = Exporter { state: state.clone(), written: written.clone() };
+    let runtime = Runtime::new(exporter, pool.clone(), nats.clone(), Options::from_settings(&settings.projector)).await?;
     let mut tasks = tokio::task::JoinSet::new();
     if let Some(client) = nats {
-        tasks.spawn(outbox::run(pool, client, shutdown.clone()));
+        tasks.spawn(outbox::run(pool, client, written, shutdown.clone()));
     } else {
         tracing::warn!("no NATS connection: feeds stay in the outbox until the exporter restarts with NATS");
     }

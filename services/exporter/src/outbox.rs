@@ -8,9 +8,14 @@ use cairn_eventlog::subjects::{self, HEADER_POSITION};
 use cairn_platform::Shutdown;
 use cairn_platform::metrics::Registry;
 use futures::StreamExt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 const BATCH: i64 = 256;
+
+/// [`Publisher::written`] before anything is known: the outbox may hold rows from an earlier run.
+pub const UNKNOWN: i64 = i64::MAX;
 
 /// Sent rows are kept this long in PostgreSQL (the stream keeps them longer).
 const KEEP_SENT: &str = "7 days";
@@ -19,29 +24,32 @@ pub struct Publisher {
     pool: deadpool_postgres::Pool,
     js: jetstream::Context,
     next: Option<i64>,
+    /// The last outbox seq the exporter wrote in this process ([`UNKNOWN`] until the outbox was read
+    /// once): while it is below `next` there is nothing to read, and no query is made.
+    written: Arc<AtomicI64>,
     published: cairn_platform::metrics::Handle,
 }
 
 impl Publisher {
-    pub fn new(pool: deadpool_postgres::Pool, client: async_nats::Client) -> Self {
+    pub fn new(pool: deadpool_postgres::Pool, client: async_nats::Client, written: Arc<AtomicI64>) -> Self {
         let js = jetstream::ContextBuilder::new().timeout(Duration::from_secs(5)).build(client);
         let published = Registry::global().counter("cairn_exporter_feed_messages_total", "Feed messages published to CAIRN_FEEDS.", &[]);
-        Self { pool, js, next: None, published }
+        Self { pool, js, next: None, written, published }
     }
 
     /// Publishes the next outbox rows; how many.
     ///
     /// # Errors
     /// NATS or database errors (the next call re-reads the stream's position).
-    pub async fn publish_next(&mut self) -> Result<usize, String> {
-        let result = self.try_publish().await;
+    pub async fn publish_next(&mut self, force: bool) -> Result<usize, String> {
+        let result = self.try_publish(force).await;
         if result.is_err() {
             self.next = None;
         }
         result
     }
 
-    async fn try_publish(&mut self) -> Result<usize, String> {
+    async fn try_publish(&mut self, force: bool) -> Result<usize, String> {
         let next = match self.next {
             Some(n) => n,
             None => {
@@ -52,12 +60,20 @@ impl Publisher {
                 n
             }
         };
+        let written = self.written.load(Ordering::SeqCst);
+        if !force && written != UNKNOWN && written < next {
+            return Ok(0);
+        }
         let client = self.pool.get().await.map_err(|e| e.to_string())?;
         let rows = client
             .query("SELECT seq, msg_id, subject, payload, position FROM exp.feed_outbox WHERE seq >= $1 ORDER BY seq LIMIT $2", &[&next, &BATCH])
             .await
             .map_err(|e| e.to_string())?;
-        let Some(first) = rows.first() else { return Ok(0) };
+        let Some(first) = rows.first() else {
+            // Everything written so far is published: from now on the exporter's hint is exact.
+            let _ = self.written.compare_exchange(UNKNOWN, next - 1, Ordering::SeqCst, Ordering::SeqCst);
+            return Ok(0);
+        };
         let first_seq: i64 = first.get(0);
         if first_seq != next {
             return Err(format!("the feed outbox lacks sequence {next} (it continues at {first_seq}): the stream belongs to another database"));
@@ -96,13 +112,15 @@ impl Publisher {
     }
 }
 
-/// Publishes until shutdown.
-pub async fn run(pool: deadpool_postgres::Pool, client: async_nats::Client, shutdown: Shutdown) {
+/// Publishes until shutdown. Woken by the exporter's checkpoints it trusts the exporter's hint; every
+/// half second it reads the outbox regardless (a hint can lag behind a write it raced with).
+pub async fn run(pool: deadpool_postgres::Pool, client: async_nats::Client, written: Arc<AtomicI64>, shutdown: Shutdown) {
     let mut wake = client.subscribe(subjects::checkpoint_subject(crate::NAME)).await.ok();
-    let mut publisher = Publisher::new(pool, client);
+    let mut publisher = Publisher::new(pool, client, written);
     let mut backoff = Duration::from_millis(100);
+    let mut force = true;
     while !shutdown.is_triggered() {
-        match publisher.publish_next().await {
+        match publisher.publish_next(force).await {
             Ok(0) => {
                 backoff = Duration::from_millis(100);
                 let ping = async {
@@ -115,13 +133,14 @@ pub async fn run(pool: deadpool_postgres::Pool, client: async_nats::Client, shut
                 };
                 tokio::select! {
                     () = shutdown.wait() => break,
-                    () = ping => {}
-                    () = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    () = ping => force = false,
+                    () = tokio::time::sleep(Duration::from_millis(500)) => force = true,
                 }
             }
             Ok(_) => backoff = Duration::from_millis(100),
             Err(e) => {
                 tracing::warn!(error = %e, "feed publisher");
+                force = true;
                 tokio::select! {
                     () = shutdown.wait() => break,
                     () = tokio::time::sleep(backoff) => {}

@@ -22,6 +22,9 @@ pub fn checkpoint_subject(projector: &str) -> String {
     format!("cairn.checkpoint.{}", subject_token(projector))
 }
 
+/// Every projector's checkpoint announcements (a wildcard: [`checkpoint_subject`] would turn `*` into `_`).
+pub const CHECKPOINT_SUBJECTS: &str = "cairn.checkpoint.*";
+
 /// The subject of one change.
 pub fn change_subject(stream_type: &str, change_type: &str) -> String {
     let change_type: Vec<String> = change_type.split('.').map(subject_token).collect();
@@ -132,6 +135,7 @@ mod tests {
     fn subjects_are_bounded_tokens() {
         assert_eq!(super::change_subject("event", "attribute.added"), "cairn.change.event.attribute.added");
         assert_eq!(super::change_subject("a b", "x*>"), "cairn.change.a_b.x__");
+        assert!(super::CHECKPOINT_SUBJECTS.strip_suffix('*').is_some_and(|p| super::checkpoint_subject("indexer").starts_with(p)));
         let org = uuid::Uuid::from_u128(7);
         let a = super::Audience::Org(org);
         assert_eq!(super::feed_subject(&a, "event"), format!("cairn.feed.org.{org}.event"));

@@ -29,7 +29,7 @@ impl CheckpointWatcher {
     pub async fn start(pool: deadpool_postgres::Pool, nats: Option<async_nats::Client>) -> Self {
         let watcher = Self { pool, known: Arc::default(), notify: Arc::new(Notify::new()) };
         if let Some(client) = nats {
-            if let Ok(mut sub) = client.subscribe(subjects::checkpoint_subject("*")).await {
+            if let Ok(mut sub) = client.subscribe(subjects::CHECKPOINT_SUBJECTS).await {
                 let w = watcher.clone();
                 tokio::spawn(async move {
                     while let Some(msg) = sub.next().await {
@@ -73,7 +73,9 @@ impl CheckpointWatcher {
     /// Waits until `projector` has applied `position`, at most `timeout`. Returns whether it did.
     pub async fn wait_for(&self, projector: &str, position: i64, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
-        let mut poll = Duration::from_millis(2);
+        // Announcements arrive within milliseconds; the table is the fallback when one is lost, not
+        // the normal path (polling it every few ms under load costs PostgreSQL more than the writes).
+        let mut poll = Duration::from_millis(20);
         loop {
             if self.current(projector) >= position {
                 return true;
@@ -92,7 +94,7 @@ impl CheckpointWatcher {
                 if self.read_table(projector).await.is_some_and(|p| p >= position) {
                     return true;
                 }
-                poll = (poll * 2).min(Duration::from_millis(50));
+                poll = (poll * 2).min(Duration::from_millis(100));
             }
         }
     }
