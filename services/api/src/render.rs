@@ -471,12 +471,34 @@ pub async fn event_json(
     Ok(Some(json!({ "Event": Value::Object(e) })))
 }
 
-/// A flat row of `events/index` (no Attribute/Object; `EventTag` with exportable tags).
-pub async fn index_row(client: &impl GenericClient, event: &EventRow, orgs: &HashMap<i64, Value>) -> Result<Value, ApiError> {
+/// Flat rows of `events/index` (no Attribute/Object; `EventTag` with exportable tags), in the order
+/// given: one query for all their tags.
+///
+/// # Errors
+/// Database errors.
+pub async fn index_rows(client: &impl GenericClient, events: &[EventRow], orgs: &HashMap<i64, Value>) -> Result<Vec<Value>, ApiError> {
+    let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
+    let stmt = client
+        .prepare_cached(&format!(
+            "SELECT et.event_id, {TAG_COLUMNS}, et.local, et.relationship_type FROM rm.event_tags et \
+             JOIN rm.tags t ON t.id = et.tag_id AND NOT t.deleted WHERE et.event_id = ANY($1) ORDER BY et.event_id, t.id"
+        ))
+        .await?;
+    let mut tags: HashMap<i64, Vec<Value>> = HashMap::new();
+    for r in client.query(&stmt, &[&ids]).await? {
+        let (t, exportable) = linked_tag(&r);
+        if exportable {
+            tags.entry(r.get(0)).or_default().push(t);
+        }
+    }
+    Ok(events.iter().map(|e| index_row(e, orgs, tags.remove(&e.id).unwrap_or_default())).collect())
+}
+
+/// One flat row of `events/index` with its (exportable) tags.
+fn index_row(event: &EventRow, orgs: &HashMap<i64, Value>, tags: Vec<Value>) -> Value {
     let mut e = event.row.as_object().cloned().unwrap_or_default();
     e.insert("Org".into(), orgs.get(&event.access.org_id).cloned().unwrap_or(Value::Null));
     e.insert("Orgc".into(), orgs.get(&event.orgc_id).cloned().unwrap_or(Value::Null));
-    let tags = event_tags(client, event.id, false).await?;
     let event_tags: Vec<Value> = tags
         .into_iter()
         .map(|t| {
@@ -486,7 +508,7 @@ pub async fn index_row(client: &impl GenericClient, event: &EventRow, orgs: &Has
         })
         .collect();
     e.insert("EventTag".into(), Value::Array(event_tags));
-    Ok(Value::Object(e))
+    Value::Object(e)
 }
 
 /// Renders a standalone attribute (`attributes/view`, `attributes/add` responses) with its tags.

@@ -91,15 +91,15 @@ pub async fn index(state: &AppState, auth: &Authed, req: &Request) -> Result<Res
     org_ids.dedup();
     let orgs = render::org_shorts(&client, &org_ids).await?;
     let minimal = crate::body::flag(p.get("minimal")).unwrap_or(false);
-    let mut list = Vec::with_capacity(events.len());
-    for e in &events {
-        if minimal {
-            let row = render::index_row(&client, e, &orgs).await?;
-            list.push(json!({"id": row["id"], "timestamp": row["timestamp"], "sighting_timestamp": row["sighting_timestamp"],
-                             "published": row["published"], "uuid": row["uuid"], "orgc_uuid": row["Orgc"]["uuid"]}));
-        } else {
-            list.push(render::index_row(&client, e, &orgs).await?);
-        }
+    let mut list = render::index_rows(&client, &events, &orgs).await?;
+    if minimal {
+        list = list
+            .into_iter()
+            .map(|row| {
+                json!({"id": row["id"], "timestamp": row["timestamp"], "sighting_timestamp": row["sighting_timestamp"],
+                       "published": row["published"], "uuid": row["uuid"], "orgc_uuid": row["Orgc"]["uuid"]})
+            })
+            .collect();
     }
     Ok(with_count(json(Value::Array(list)), count))
 }

@@ -21,6 +21,25 @@ fn push_json(out: &mut String, v: &Value) {
     out.push_str(&serde_json::to_string(v).unwrap_or_default());
 }
 
+/// An attribute object followed by its Event's already serialised context as its last member
+/// (`"Event": {...}`): many attributes share a context, which is serialised once per page instead of
+/// copied into each.
+fn push_json_with_event(out: &mut String, v: &Value, event: Option<&str>) {
+    let start = out.len();
+    push_json(out, v);
+    if let Some(event) = event {
+        if out.len() > start + 1 && out.ends_with('}') {
+            out.pop();
+            if !out.ends_with('{') {
+                out.push(',');
+            }
+            out.push_str("\"Event\": ");
+            out.push_str(event);
+            out.push('}');
+        }
+    }
+}
+
 /// Ids of the Events `search` returns, in id order, honouring `limit`/`page`, a page at a time.
 async fn next_event_ids(client: &deadpool_postgres::Client, sql: &Sql, after: i64, take: i64, offset: i64) -> Result<Vec<tokio_postgres::Row>, ApiError> {
     let query = format!(
@@ -98,11 +117,8 @@ async fn event_context(client: &deadpool_postgres::Client, event_ids: &[i64]) ->
     org_ids.sort_unstable();
     org_ids.dedup();
     let orgs = render::org_shorts(client, &org_ids).await?;
-    let mut out = HashMap::new();
-    for e in &parsed {
-        out.insert(e.id, render::index_row(client, e, &orgs).await?);
-    }
-    Ok(out)
+    let rows = render::index_rows(client, &parsed, &orgs).await?;
+    Ok(parsed.iter().map(|e| e.id).zip(rows).collect())
 }
 
 /// Tags of attributes (`Tag` shape), by attribute id.
@@ -213,7 +229,8 @@ pub async fn write_attributes(search: &Search, mut chunks: Chunks, bare: bool) -
         let event_ids: Vec<i64> = rows.iter().map(|r| r.get::<_, i64>(2)).collect::<BTreeSet<_>>().into_iter().collect();
         let mut tags = attribute_tags(&client, &ids, all_tags).await?;
         // MISP puts the Event's metadata on every attribute it returns (PyMISP reads `attribute.Event`).
-        let contexts = event_context(&client, &event_ids).await?;
+        let contexts: HashMap<i64, String> =
+            event_context(&client, &event_ids).await?.into_iter().map(|(id, v)| (id, serde_json::to_string(&v).unwrap_or_default())).collect();
         let inherited = if include_event_tags { inherited_tags(&client, &event_ids, all_tags).await? } else { HashMap::new() };
         let mut related: HashMap<i64, Vec<Value>> = HashMap::new();
         if let Some(cs) = &correlation_settings {
@@ -242,6 +259,7 @@ pub async fn write_attributes(search: &Search, mut chunks: Chunks, bare: bool) -
         }
         let mut sightings = if p.on("includeSightings") { visible_sightings(search, &client, &rows).await? } else { HashMap::new() };
         let mut page_list = Vec::with_capacity(rows.len());
+        let mut page_events = Vec::with_capacity(rows.len());
         for r in &rows {
             let (mut v, _, _) = render::attribute_json(r);
             let id: i64 = r.get(0);
@@ -254,9 +272,7 @@ pub async fn write_attributes(search: &Search, mut chunks: Chunks, bare: bool) -
             if p.on("includeEventUuid") {
                 v["event_uuid"] = json!(r.get::<_, uuid::Uuid>(18));
             }
-            if let Some(e) = contexts.get(&event_id) {
-                v["Event"] = e.clone();
-            }
+
             if include_correlations {
                 v["RelatedAttribute"] = Value::Array(related.remove(&id).unwrap_or_default());
             }
@@ -267,16 +283,17 @@ pub async fn write_attributes(search: &Search, mut chunks: Chunks, bare: bool) -
                 v["ShadowAttribute"] = Value::Array(proposals.remove(&id).unwrap_or_default());
             }
             page_list.push(v);
+            page_events.push(event_id);
         }
         if let Some((matcher, reference)) = &annotator_parts {
             Annotator { matcher, catalog: reference.warninglists.loaded(), view: warnings }.attributes(&mut page_list);
         }
-        for v in &page_list {
+        for (v, event_id) in page_list.iter().zip(&page_events) {
             if !first {
                 chunks.buf().push_str(", ");
             }
             first = false;
-            push_json(chunks.buf(), v);
+            push_json_with_event(chunks.buf(), v, contexts.get(event_id).map(String::as_str));
         }
         if !chunks.flush_if_full().await {
             return Ok(chunks);
