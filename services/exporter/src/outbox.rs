@@ -5,9 +5,9 @@
 
 use async_nats::jetstream::{self, context::PublishErrorKind};
 use cairn_eventlog::subjects::{self, HEADER_POSITION};
+use cairn_eventlog::wake::{self, Backoff, Woken};
 use cairn_platform::Shutdown;
 use cairn_platform::metrics::Registry;
-use futures::StreamExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
@@ -117,35 +117,25 @@ impl Publisher {
 pub async fn run(pool: deadpool_postgres::Pool, client: async_nats::Client, written: Arc<AtomicI64>, shutdown: Shutdown) {
     let mut wake = client.subscribe(subjects::checkpoint_subject(crate::NAME)).await.ok();
     let mut publisher = Publisher::new(pool, client, written);
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = Backoff::default();
     let mut force = true;
     while !shutdown.is_triggered() {
         match publisher.publish_next(force).await {
             Ok(0) => {
-                backoff = Duration::from_millis(100);
-                let ping = async {
-                    match wake.as_mut() {
-                        Some(sub) => {
-                            sub.next().await;
-                        }
-                        None => futures::future::pending::<()>().await,
-                    }
-                };
-                tokio::select! {
-                    () = shutdown.wait() => break,
-                    () = ping => force = false,
-                    () = tokio::time::sleep(Duration::from_millis(500)) => force = true,
+                backoff.reset();
+                match wake::idle(&mut wake, Duration::from_millis(500), &shutdown).await {
+                    Woken::Shutdown => break,
+                    Woken::Ping => force = false,
+                    Woken::Timer => force = true,
                 }
             }
-            Ok(_) => backoff = Duration::from_millis(100),
+            Ok(_) => backoff.reset(),
             Err(e) => {
                 tracing::warn!(error = %e, "feed publisher");
                 force = true;
-                tokio::select! {
-                    () = shutdown.wait() => break,
-                    () = tokio::time::sleep(backoff) => {}
+                if !backoff.sleep(&shutdown).await {
+                    break;
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
     }

@@ -22,6 +22,7 @@ pub mod relay;
 pub mod store;
 pub mod subjects;
 pub mod verify;
+pub mod wake;
 pub mod watcher;
 
 pub use appender::Appender;

@@ -13,6 +13,7 @@
 //!
 //! [`Runtime::try_apply_next`] performs one step, so tests drive projectors without sleeping.
 
+use crate::wake::{self, Backoff, Woken};
 use crate::model::StoredChange;
 use crate::store;
 use crate::subjects::{self, CHANGES_STREAM, CHANGES_SUBJECTS, HEADER_POSITION, HEADER_TRUNCATED};
@@ -256,7 +257,7 @@ impl<P: Projector> Runtime<P> {
 
     /// Runs until shutdown, logging and backing off on errors.
     pub async fn run(mut self, shutdown: Shutdown) {
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = Backoff::default();
         let mut wake = match &self.nats {
             Some(c) => c.subscribe(crate::appender::APPENDED_SUBJECT).await.ok(),
             None => None,
@@ -268,23 +269,12 @@ impl<P: Projector> Runtime<P> {
                 r = self.try_apply_next() => r,
             };
             match step {
-                Ok(Outcome::Applied(_)) => backoff = Duration::from_millis(100),
+                Ok(Outcome::Applied(_)) => backoff.reset(),
                 Ok(Outcome::Idle) => {
-                    backoff = Duration::from_millis(100);
-                    if self.live.is_none() {
-                        let ping = async {
-                            match wake.as_mut() {
-                                Some(sub) => {
-                                    sub.next().await;
-                                }
-                                None => futures::future::pending::<()>().await,
-                            }
-                        };
-                        tokio::select! {
-                            _ = shutdown.wait() => break,
-                            _ = ping => {}
-                            _ = tokio::time::sleep(self.options.poll) => {}
-                        }
+                    backoff.reset();
+                    // Live, the JetStream fetch itself waited; otherwise wait for an append or the poll.
+                    if self.live.is_none() && wake::idle(&mut wake, self.options.poll, &shutdown).await == Woken::Shutdown {
+                        break;
                     }
                 }
                 Err(e) => {
@@ -292,11 +282,9 @@ impl<P: Projector> Runtime<P> {
                     if matches!(e, RuntimeError::Nats(_)) {
                         self.live = None;
                     }
-                    tokio::select! {
-                        _ = shutdown.wait() => break,
-                        _ = tokio::time::sleep(backoff) => {}
+                    if !backoff.sleep(&shutdown).await {
+                        break;
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
             }
         }

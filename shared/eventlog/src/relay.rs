@@ -8,11 +8,11 @@
 
 use crate::model::StoredChange;
 use crate::store;
+use crate::wake::{self, Backoff, Woken};
 use crate::subjects::{self, HEADER_COMMIT, HEADER_POSITION, HEADER_SCHEMA_VERSION, HEADER_STREAM, HEADER_STREAM_VERSION, HEADER_TRUNCATED};
 use async_nats::jetstream::{self, context::PublishErrorKind};
 use cairn_platform::Shutdown;
 use cairn_platform::metrics::Registry;
-use futures::StreamExt;
 use std::time::Duration;
 
 const LEADER_LOCK: i64 = 4_242_002;
@@ -195,36 +195,21 @@ pub async fn run(
     tracing::info!("relay is the leader");
     let mut wake = client.subscribe(crate::appender::APPENDED_SUBJECT).await.ok();
     let mut relay = Relay::new(pool, client, batch_size);
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        if shutdown.is_triggered() {
-            break;
-        }
+    let mut backoff = Backoff::default();
+    while !shutdown.is_triggered() {
         match relay.publish_next().await {
             Ok(0) => {
-                backoff = Duration::from_millis(100);
-                let ping = async {
-                    match wake.as_mut() {
-                        Some(sub) => {
-                            sub.next().await;
-                        }
-                        None => futures::future::pending::<()>().await,
-                    }
-                };
-                tokio::select! {
-                    _ = shutdown.wait() => break,
-                    _ = ping => {}
-                    _ = tokio::time::sleep(poll) => {}
+                backoff.reset();
+                if wake::idle(&mut wake, poll, &shutdown).await == Woken::Shutdown {
+                    break;
                 }
             }
-            Ok(_) => backoff = Duration::from_millis(100),
+            Ok(_) => backoff.reset(),
             Err(e) => {
                 tracing::warn!(error = %e, "relay round failed; retrying");
-                tokio::select! {
-                    _ = shutdown.wait() => break,
-                    _ = tokio::time::sleep(backoff) => {}
+                if !backoff.sleep(&shutdown).await {
+                    break;
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
     }
