@@ -100,8 +100,7 @@ async fn audiences(state: &AppState, tx: &Transaction<'_>) -> Result<Audiences, 
     let mut orgs = Vec::new();
     for r in rows {
         let (id, uuid): (i64, Uuid) = (r.get(0), r.get(1));
-        let sharing_groups = cairn_api::handlers::support::member_sharing_groups(state, id).await.map_err(api)?;
-        let viewer = Viewer { org_id: id, site_admin: false, sharing_groups };
+        let viewer = cairn_api::handlers::support::org_viewer(state, id).await.map_err(api)?;
         list.push((Audience::Org(uuid), viewer.clone()));
         orgs.push((id, viewer));
     }
@@ -128,27 +127,33 @@ impl Cx<'_> {
 }
 
 /// Feed messages of this batch, numbered for the outbox.
+#[derive(Default)]
 struct Outbox {
-    first: i64,
-    next: i64,
+    /// The next seq to write, read from the outbox on the first message of the batch (most batches
+    /// send nothing and need not ask).
+    next: Option<i64>,
+    /// The last seq this batch wrote.
+    written: Option<i64>,
 }
 
 impl Outbox {
-    async fn open(tx: &Transaction<'_>) -> Result<Self, ApplyError> {
-        let last: i64 = tx.query_one("SELECT coalesce(max(seq), 0) FROM exp.feed_outbox", &[]).await?.get(0);
-        Ok(Self { first: last + 1, next: last + 1 })
-    }
-
     async fn push(&mut self, tx: &Transaction<'_>, position: i64, audience: &Audience, kind: &str, uuid: Uuid, payload: &Value) -> Result<(), ApplyError> {
+        let next = match self.next {
+            Some(n) => n,
+            None => tx.query_one("SELECT coalesce(max(seq), 0) + 1 FROM exp.feed_outbox", &[]).await?.get(0),
+        };
         let msg_id = format!("{position}:{}:{kind}:{uuid}", audience.token());
         let inserted = tx
             .execute(
                 "INSERT INTO exp.feed_outbox (seq, msg_id, subject, payload, position) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (msg_id) DO NOTHING",
-                &[&self.next, &msg_id, &feed_subject(audience, kind), &payload.to_string(), &position],
+                &[&next, &msg_id, &feed_subject(audience, kind), &payload.to_string(), &position],
             )
             .await?;
         if inserted == 1 {
-            self.next += 1;
+            self.written = Some(next);
+            self.next = Some(next + 1);
+        } else {
+            self.next = Some(next);
         }
         Ok(())
     }
@@ -268,7 +273,7 @@ pub async fn apply(state: &AppState, tx: &Transaction<'_>, changes: &[StoredChan
     }
     let exports: bool = tx.query_one("SELECT EXISTS (SELECT 1 FROM exp.exports)", &[]).await?.get(0);
     let mut cx = Cx { state, audiences: None, exports };
-    let mut outbox = Outbox::open(tx).await?;
+    let mut outbox = Outbox::default();
     if let Some(position) = batch.global {
         tx.execute("UPDATE exp.exports SET dirty_position = coalesce(dirty_position, $1)", &[&position]).await?;
         // Events the feeds hold may have narrowed; Events shared with a sharing group may have widened.
@@ -288,7 +293,7 @@ pub async fn apply(state: &AppState, tx: &Transaction<'_>, changes: &[StoredChan
     for (position, s) in &batch.sightings {
         sighting(&mut cx, tx, &mut outbox, *position, s).await?;
     }
-    Ok((outbox.next > outbox.first).then_some(outbox.next - 1))
+    Ok(outbox.written)
 }
 
 /// Brings every audience's view of one Event up to date, and marks the exports it changes.

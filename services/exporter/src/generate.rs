@@ -110,8 +110,7 @@ async fn write(state: &AppState, view: i64, export: &Export) -> Result<u64, Stri
         Viewer { org_id: 0, site_admin: true, sharing_groups: BTreeSet::new() }
     } else {
         state.sharing_groups.invalidate();
-        let sharing_groups = cairn_api::handlers::support::member_sharing_groups(state, view).await.map_err(|x| x.to_string())?;
-        Viewer { org_id: view, site_admin: false, sharing_groups }
+        cairn_api::handlers::support::org_viewer(state, view).await.map_err(|x| x.to_string())?
     };
     let requester = Requester { viewer, nids_sid: DEFAULT_NIDS_SID };
     let prepared = search::prepare(state, requester, export.params(), export.format.scope).await.map_err(|x| x.to_string())?;

@@ -43,8 +43,18 @@ pub async fn usable_sharing_groups(state: &AppState, auth: &Authed) -> Result<BT
 /// # Errors
 /// Database errors.
 pub async fn viewer(state: &AppState, auth: &Authed) -> Result<Viewer, ApiError> {
-    let sharing_groups = if auth.is_site_admin() { BTreeSet::new() } else { member_sharing_groups(state, auth.org.id).await? };
-    Ok(Viewer { org_id: auth.org.id, site_admin: auth.is_site_admin(), sharing_groups })
+    if auth.is_site_admin() {
+        return Ok(Viewer { org_id: auth.org.id, site_admin: true, sharing_groups: BTreeSet::new() });
+    }
+    org_viewer(state, auth.org.id).await
+}
+
+/// What any (non-admin) user of organisation `org_id` sees: the exporter's views and audiences.
+///
+/// # Errors
+/// Database errors.
+pub async fn org_viewer(state: &AppState, org_id: i64) -> Result<Viewer, ApiError> {
+    Ok(Viewer { org_id, site_admin: false, sharing_groups: member_sharing_groups(state, org_id).await? })
 }
 
 /// Instance settings that change visibility.
