@@ -302,30 +302,19 @@ pub async fn write_rows(search: &Search, mut writer: Flat, mut chunks: Chunks) -
     let client = search.state.pool.get().await?;
     let sql = search.attribute_sql();
     let where_clause = sql.where_clause();
-    let (limit, page) = search.params.limit_page();
-    let mut remaining = limit;
-    let mut offset = limit.map_or(0, |l| (page - 1) * l);
-    let mut last_id: i64 = 0;
+    let mut pages = super::Pages::new(&search.params, PAGE);
     let warnings = search.warnings().await?;
     let mut events = EventCache::default();
     writer.begin(chunks.buf());
-    loop {
-        let take = remaining.map_or(PAGE, |r| r.min(PAGE));
-        if take <= 0 {
-            break;
-        }
+    while let Some(page) = pages.next("a.id") {
         let query = format!(
             "SELECT {ROW_COLUMNS} FROM rm.attributes a JOIN rm.events e ON e.id = a.event_id LEFT JOIN rm.objects o ON o.id = a.object_id \
-             WHERE {where_clause} AND a.id > {last_id} ORDER BY a.id LIMIT {take} OFFSET {offset}"
+             WHERE {where_clause}{page}"
         );
-        offset = 0;
         let rows = client.query(&query, &sql.refs()).await?;
-        if rows.is_empty() {
-            break;
-        }
         let mut page_rows: Vec<Attribute> = rows.iter().map(attribute_record).collect();
-        last_id = page_rows.last().map_or(last_id, |a| a.id);
-        remaining = remaining.map(|r| r - page_rows.len() as i64);
+        let Some(last) = page_rows.last().map(|a| a.id) else { break };
+        let more = pages.got(page_rows.len(), last);
         attach_tags(&client, &mut page_rows).await?;
         let ids: Vec<i64> = page_rows.iter().map(|a| a.event_id).collect();
         events.load(&client, &ids).await?;
@@ -342,7 +331,7 @@ pub async fn write_rows(search: &Search, mut writer: Flat, mut chunks: Chunks) -
         if !chunks.flush_if_full().await {
             return Ok(chunks);
         }
-        if (rows.len() as i64) < take {
+        if !more {
             break;
         }
     }

@@ -3,7 +3,7 @@
 
 use super::query;
 use super::stream::Chunks;
-use super::Search;
+use super::{Pages, Search};
 use crate::error::ApiError;
 use crate::filters::Sql;
 use crate::render::{self, ATTRIBUTE_COLUMNS, EVENT_COLUMNS, OBJECT_COLUMNS, ViewOptions};
@@ -40,12 +40,9 @@ fn push_json_with_event(out: &mut String, v: &Value, event: Option<&str>) {
     }
 }
 
-/// Ids of the Events `search` returns, in id order, honouring `limit`/`page`, a page at a time.
-async fn next_event_ids(client: &deadpool_postgres::Client, sql: &Sql, after: i64, take: i64, offset: i64) -> Result<Vec<tokio_postgres::Row>, ApiError> {
-    let query = format!(
-        "SELECT {EVENT_COLUMNS} FROM rm.events e WHERE {} AND e.id > {after} ORDER BY e.id LIMIT {take} OFFSET {offset}",
-        sql.where_clause()
-    );
+/// One page of the Events `search` returns (`page`: a [`Pages`] tail).
+async fn event_page(client: &deadpool_postgres::Client, sql: &Sql, page: &str) -> Result<Vec<tokio_postgres::Row>, ApiError> {
+    let query = format!("SELECT {EVENT_COLUMNS} FROM rm.events e WHERE {}{page}", sql.where_clause());
     Ok(client.query(&query, &sql.refs()).await?)
 }
 
@@ -67,26 +64,15 @@ pub async fn write_events(search: &Search, mut chunks: Chunks) -> Result<Chunks,
     };
     let warnings = search.warnings_view();
     let annotator_parts = crate::handlers::support::warnings_for(&search.state, warnings).await?;
-    let (limit, page) = p.limit_page();
-    let mut remaining = limit;
-    let mut offset = limit.map_or(0, |l| (page - 1) * l);
-    let mut last_id = 0_i64;
+    let mut pages = Pages::new(p, EVENT_PAGE);
     let mut first = true;
     chunks.buf().push_str("{\"response\": [");
-    loop {
-        let take = remaining.map_or(EVENT_PAGE, |r| r.min(EVENT_PAGE));
-        if take <= 0 {
-            break;
-        }
-        let rows = next_event_ids(&client, &sql, last_id, take, offset).await?;
-        offset = 0;
-        if rows.is_empty() {
-            break;
-        }
-        remaining = remaining.map(|r| r - rows.len() as i64);
+    while let Some(page) = pages.next("e.id") {
+        let rows = event_page(&client, &sql, &page).await?;
+        let Some(last) = rows.last() else { break };
+        let more = pages.got(rows.len(), last.get(0));
         for r in &rows {
             let row = render::event_row(r);
-            last_id = row.id;
             let Some(mut v) = render::event_json(&client, &search.viewer, &search.settings, &row, &options).await? else { continue };
             crate::handlers::sharing_groups::attach(&search.state, &mut v).await?;
             if let Some((matcher, reference)) = &annotator_parts {
@@ -101,7 +87,7 @@ pub async fn write_events(search: &Search, mut chunks: Chunks) -> Result<Chunks,
                 return Ok(chunks);
             }
         }
-        if (rows.len() as i64) < take {
+        if !more {
             break;
         }
     }
@@ -203,29 +189,18 @@ pub async fn write_attributes(search: &Search, mut chunks: Chunks, bare: bool) -
     let correlation_settings = if include_correlations { Some(crate::handlers::support::correlation_settings(&search.state).await?) } else { None };
     let warnings = search.warnings_view();
     let annotator_parts = crate::handlers::support::warnings_for(&search.state, warnings).await?;
-    let (limit, page) = p.limit_page();
-    let mut remaining = limit;
-    let mut offset = limit.map_or(0, |l| (page - 1) * l);
-    let mut last_id = 0_i64;
+    let mut pages = Pages::new(p, ATTRIBUTE_PAGE);
     let mut first = true;
     chunks.buf().push_str(if bare { "[" } else { "{\"response\": {\"Attribute\": [" });
-    loop {
-        let take = remaining.map_or(ATTRIBUTE_PAGE, |r| r.min(ATTRIBUTE_PAGE));
-        if take <= 0 {
-            break;
-        }
+    while let Some(page) = pages.next("a.id") {
         let query = format!(
             "SELECT {ATTRIBUTE_COLUMNS}, e.uuid FROM rm.attributes a JOIN rm.events e ON e.id = a.event_id LEFT JOIN rm.objects o ON o.id = a.object_id \
-             WHERE {where_clause} AND a.id > {last_id} ORDER BY a.id LIMIT {take} OFFSET {offset}"
+             WHERE {where_clause}{page}"
         );
-        offset = 0;
         let rows = client.query(&query, &sql.refs()).await?;
-        if rows.is_empty() {
-            break;
-        }
-        remaining = remaining.map(|r| r - rows.len() as i64);
         let ids: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
-        last_id = ids.last().copied().unwrap_or(last_id);
+        let Some(&last) = ids.last() else { break };
+        let more = pages.got(rows.len(), last);
         let event_ids: Vec<i64> = rows.iter().map(|r| r.get::<_, i64>(2)).collect::<BTreeSet<_>>().into_iter().collect();
         let mut tags = attribute_tags(&client, &ids, all_tags).await?;
         // MISP puts the Event's metadata on every attribute it returns (PyMISP reads `attribute.Event`).
@@ -298,7 +273,7 @@ pub async fn write_attributes(search: &Search, mut chunks: Chunks, bare: bool) -
         if !chunks.flush_if_full().await {
             return Ok(chunks);
         }
-        if (rows.len() as i64) < take {
+        if !more {
             break;
         }
     }

@@ -96,6 +96,43 @@ impl Search {
     }
 }
 
+/// Keyset pagination in id order under MISP's `limit`/`page`, shared by every writer: each page's SQL
+/// tail, and when to stop.
+pub struct Pages {
+    remaining: Option<i64>,
+    offset: i64,
+    after: i64,
+    size: i64,
+    take: i64,
+}
+
+impl Pages {
+    /// Pages of at most `size` rows.
+    pub fn new(params: &Params, size: i64) -> Self {
+        let (limit, page) = params.limit_page();
+        Self { remaining: limit, offset: limit.map_or(0, |l| (page - 1) * l), after: 0, size, take: 0 }
+    }
+
+    /// The next page's tail on `id` (` AND id > … ORDER BY id LIMIT … OFFSET …`); `None` once `limit`
+    /// rows were given.
+    pub fn next(&mut self, id: &str) -> Option<String> {
+        self.take = self.remaining.map_or(self.size, |r| r.min(self.size));
+        if self.take <= 0 {
+            return None;
+        }
+        let tail = format!(" AND {id} > {} ORDER BY {id} LIMIT {} OFFSET {}", self.after, self.take, self.offset);
+        self.offset = 0;
+        Some(tail)
+    }
+
+    /// Records a page of `rows` rows whose last id is `last`; whether another page may follow.
+    pub fn got(&mut self, rows: usize, last: i64) -> bool {
+        self.remaining = self.remaining.map(|r| r - rows as i64);
+        self.after = last;
+        rows as i64 >= self.take
+    }
+}
+
 /// Who a search runs for: the access rule's viewer, and the user setting formats read.
 #[derive(Clone, Debug)]
 pub struct Requester {
