@@ -349,19 +349,7 @@ impl Warninglists {
             if !list.enabled {
                 continue;
             }
-            for probe in &probes {
-                if let Some(matched) = list_match(list, probe) {
-                    hits.push(Hit {
-                        list: list.key.clone(),
-                        name: list.name.clone(),
-                        list_type: list.list_type,
-                        category: list.category.clone(),
-                        matched,
-                        value: probe.value.to_string(),
-                    });
-                    break;
-                }
-            }
+            hits.extend(first_hit(list, &probes));
         }
         hits
     }
@@ -374,22 +362,24 @@ impl Warninglists {
         let probes: Vec<Probe<'_>> = value.split('|').map(|v| Probe::new(v, self.mode)).collect();
         let mut hits = Vec::new();
         for list in self.lists.iter().filter(|l| l.enabled) {
-            for probe in &probes {
-                if let Some(matched) = list_match(list, probe) {
-                    hits.push(Hit {
-                        list: list.key.clone(),
-                        name: list.name.clone(),
-                        list_type: list.list_type,
-                        category: list.category.clone(),
-                        matched,
-                        value: probe.value.to_string(),
-                    });
-                    break;
-                }
-            }
+            hits.extend(first_hit(list, &probes));
         }
         hits
     }
+}
+
+/// The hit of the first probe (value part) that `list` matches: at most one hit per list.
+fn first_hit(list: &Warninglist, probes: &[Probe<'_>]) -> Option<Hit> {
+    probes.iter().find_map(|probe| {
+        list_match(list, probe).map(|matched| Hit {
+            list: list.key.clone(),
+            name: list.name.clone(),
+            list_type: list.list_type,
+            category: list.category.clone(),
+            matched,
+            value: probe.value.to_string(),
+        })
+    })
 }
 
 /// The entry of `list` that `probe` matches, as MISP reports it.
