@@ -1,4 +1,5 @@
-//! Instance bootstrap: the host organisation, a site admin and its API key, in one commit.
+//! Instance bootstrap: the host organisation, a site admin and its API key, the TLP taxonomy and
+//! MISP's classic event templates, in one commit.
 
 use cairn_domain::instance::{self, Bootstrap, InstanceCommand, InstanceState};
 use cairn_domain::organisation::{self, Organisation, OrganisationCommand, OrganisationState};
@@ -143,6 +144,7 @@ pub async fn bootstrap(settings: &Settings, pool: &deadpool_postgres::Pool) -> R
         &admin_role,
         UserCommand::Create { user: user.clone(), key: key_record },
     )?;
+    let template_writes = seed_template_writes(settings, &client, org.id).await?;
     let appender = Appender::spawn(pool.clone(), None);
     let receipt = appender
         .commit(CommitRequest {
@@ -171,6 +173,7 @@ pub async fn bootstrap(settings: &Settings, pool: &deadpool_postgres::Pool) -> R
             ]
             .into_iter()
             .chain(tag_writes)
+            .chain(template_writes)
             .collect(),
         })
         .await;
@@ -178,6 +181,94 @@ pub async fn bootstrap(settings: &Settings, pool: &deadpool_postgres::Pool) -> R
         Ok(r) => Ok(Some(Bootstrapped { org, user, key, position: r.last_position })),
         // Another bootstrap won the race: the instance stream exists now.
         Err(cairn_eventlog::StoreError::Conflict { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// MISP's classic event templates ("Phishing E-mail", "Phishing E-mail with malicious attachment",
+/// "Malware Report", "Indicator List"), as facts transcribed from MISP's install data.
+const SEED_TEMPLATES: &str = include_str!("../seed/templates.json");
+
+/// A seed template's stream: derived from its name, so every instance gives it the same uuid and a
+/// second seeding finds it.
+pub fn seed_template_uuid(name: &str) -> Uuid {
+    Uuid::new_v5(&Uuid::from_u128(0xca1e_0000_0000_5000_8000_0000_0000_0004), name.as_bytes())
+}
+
+/// Writes creating the seed templates that do not exist yet, owned by `org_id` and shared.
+///
+/// # Errors
+/// Database errors; a seed that does not parse or validate (a build defect).
+async fn seed_template_writes(settings: &Settings, client: &deadpool_postgres::Object, org_id: i64) -> Result<Vec<StreamWrite>, BoxError> {
+    use cairn_domain::event_template::{self, Element, Template, TemplateCommand, TemplateState};
+    let path = settings.data_dir.join("pymisp/describeTypes.json");
+    let Some(catalogue) = std::fs::read(&path)
+        .ok()
+        .and_then(|raw| serde_json::from_slice(&raw).ok())
+        .and_then(|v| cairn_domain::types::TypeCatalogue::from_describe_types(&v).ok())
+    else {
+        tracing::warn!(path = %path.display(), "describeTypes.json not found: the seed event templates are not created");
+        return Ok(Vec::new());
+    };
+    let admin_role = default_role(1).ok_or("the admin role is missing")?;
+    let actor = Actor { org_id, ..Actor::system("cli:bootstrap") };
+    let seeds: Vec<serde_json::Value> = serde_json::from_str(SEED_TEMPLATES)?;
+    let mut writes = Vec::new();
+    for seed in seeds {
+        let name = seed["name"].as_str().ok_or("seed template without a name")?.to_string();
+        let uuid = seed_template_uuid(&name);
+        if cairn_eventlog::store::stream_version(client, uuid).await?.is_some() {
+            continue;
+        }
+        let mut elements = Vec::new();
+        for e in seed["elements"].as_array().cloned().unwrap_or_default() {
+            let mut e = e;
+            e["id"] = next_id(client, "template_element").await?.into();
+            elements.push(serde_json::from_value::<Element>(e)?);
+        }
+        let template = Template {
+            id: next_id(client, "template").await?,
+            uuid,
+            name,
+            description: seed["description"].as_str().unwrap_or_default().to_string(),
+            org_id,
+            share: seed["share"].as_bool().unwrap_or(true),
+            tag_ids: Vec::new(),
+            elements,
+        };
+        let changes = event_template::decide(&TemplateState::default(), &actor, &admin_role, &catalogue, TemplateCommand::Create { template })?;
+        writes.push(StreamWrite {
+            stream_id: uuid,
+            stream_type: stream::EVENT_TEMPLATE.into(),
+            expected: ExpectedVersion::NoStream,
+            changes: to_new_changes(&changes),
+        });
+    }
+    Ok(writes)
+}
+
+/// Creates the seed event templates an already bootstrapped instance lacks (one commit); returns how
+/// many were created.
+///
+/// # Errors
+/// Database errors.
+pub async fn seed_templates(settings: &Settings, pool: &deadpool_postgres::Pool) -> Result<usize, BoxError> {
+    let client = pool.get().await?;
+    let Some(host_org_id) = client.query_opt("SELECT host_org_id FROM rm.instance WHERE id = 1", &[]).await?.and_then(|r| r.get::<_, Option<i64>>(0)) else {
+        return Ok(0);
+    };
+    let writes = seed_template_writes(settings, &client, host_org_id).await?;
+    if writes.is_empty() {
+        return Ok(0);
+    }
+    let n = writes.len();
+    let actor = Actor::system("cli:bootstrap");
+    let receipt = Appender::spawn(pool.clone(), None)
+        .commit(CommitRequest { command_id: Uuid::new_v4(), command_type: "bootstrap.seed_templates".into(), actor: serde_json::to_value(&actor)?, writes })
+        .await;
+    match receipt {
+        Ok(_) => Ok(n),
+        Err(cairn_eventlog::StoreError::Conflict { .. }) => Ok(0), // seeded concurrently
         Err(e) => Err(e.into()),
     }
 }

@@ -21,7 +21,13 @@ pub(crate) async fn migrate(settings: &Settings) -> Result<(), BoxError> {
 pub(crate) async fn bootstrap(settings: &Settings, key_file: &Path) -> Result<(), BoxError> {
     let pool = connect::pg_pool(settings)?;
     match cairn_api::bootstrap::bootstrap(settings, &pool).await? {
-        None => println!("bootstrap: already done (the admin key was written to {} on first start)", key_file.display()),
+        None => {
+            println!("bootstrap: already done (the admin key was written to {} on first start)", key_file.display());
+            let seeded = cairn_api::bootstrap::seed_templates(settings, &pool).await?;
+            if seeded > 0 {
+                println!("bootstrap: {seeded} event template(s) added");
+            }
+        }
         Some(b) => {
             if let Some(dir) = key_file.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)?;

@@ -52,6 +52,17 @@ pub async fn apply(tx: &Transaction<'_>, stream_id: uuid::Uuid, change: &Change)
         Change::WarninglistDisabled { key } => {
             tx.execute("DELETE FROM rm.warninglists WHERE key = $1", &[key]).await?;
         }
+        Change::TemplateCreated(t) | Change::TemplateUpdated(t) => {
+            tx.execute(
+                "INSERT INTO rm.event_templates (id, uuid, org_id, share, name, doc) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (id) DO UPDATE SET org_id = $3, share = $4, name = $5, doc = $6",
+                &[&t.id, &t.uuid, &t.org_id, &t.share, &t.name, &doc(t)],
+            )
+            .await?;
+        }
+        Change::TemplateDeleted { id } => {
+            tx.execute("DELETE FROM rm.event_templates WHERE id = $1", &[id]).await?;
+        }
         Change::RegexpDeleted { id } => {
             tx.execute("DELETE FROM rm.regexps WHERE id = $1", &[id]).await?;
         }

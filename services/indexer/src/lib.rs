@@ -2,7 +2,7 @@
 //!
 //! # Layout
 //! - [`directory`]: organisations, users, API keys, instance settings (`rm.organisations`, `rm.users`,
-//!   `rm.auth_keys`, `rm.instance`, `rm.settings`).
+//!   `rm.auth_keys`, `rm.instance`, `rm.settings`), event templates (`rm.event_templates`).
 //! - [`events`]: Events, Attributes, Objects, references, tags and tag links (`rm.events`, …).
 //! - [`collaboration`]: proposals, delegations, discussion threads and posts, sightings
 //!   (`rm.shadow_attributes`, `rm.event_delegations`, `rm.threads`, `rm.posts`, `rm.sightings`).

@@ -6,6 +6,7 @@
 //! the serialized form of every variant: renaming a field fails CI.
 
 use crate::event::model::{Attribute, Delegation, EventMeta, Object, ObjectReference, Post, Proposal, TagLink, Thread};
+use crate::event_template::Template;
 use crate::instance::{Bootstrap, CorrelationExclusion, Regexp};
 use crate::sharing_group::{SharingGroup, SharingGroupOrg, SharingGroupServer};
 use crate::sighting::Sighting;
@@ -90,6 +91,14 @@ pub enum Change {
     TagUpdated(Tag),
     #[serde(rename = "tag.deleted.v1")]
     TagDeleted { id: i64 },
+
+    // event template (the complete record each time)
+    #[serde(rename = "event_template.created.v1")]
+    TemplateCreated(Template),
+    #[serde(rename = "event_template.updated.v1")]
+    TemplateUpdated(Template),
+    #[serde(rename = "event_template.deleted.v1")]
+    TemplateDeleted { id: i64 },
 
     // event (the MISP Event and everything in it)
     #[serde(rename = "event.created.v1")]
@@ -418,6 +427,45 @@ mod tests {
         );
         golden(Change::SharingGroupServerRemoved { server_id: 0 }, json!({"type":"sharing_group.server_removed.v1","data":{"server_id":0}}));
         golden(Change::SharingGroupDeleted { id: 3 }, json!({"type":"sharing_group.deleted.v1","data":{"id":3}}));
+    }
+
+    #[test]
+    fn golden_event_template_changes() {
+        use crate::event_template::{AttributeElement, Element, ElementKind, TextElement};
+        let t = Template {
+            id: 1,
+            uuid: Uuid::from_u128(7),
+            name: "Phishing E-mail".into(),
+            description: "d".into(),
+            org_id: 1,
+            share: true,
+            tag_ids: vec![5],
+            elements: vec![
+                Element { id: 3, position: 1, kind: ElementKind::Text(TextElement { name: "Required fields".into(), text: "t".into() }) },
+                Element {
+                    id: 1,
+                    position: 2,
+                    kind: ElementKind::Attribute(AttributeElement {
+                        name: "From address".into(),
+                        description: "".into(),
+                        category: "Payload delivery".into(),
+                        attr_type: "email-src".into(),
+                        complex: false,
+                        to_ids: true,
+                        mandatory: true,
+                        batch: true,
+                    }),
+                },
+            ],
+        };
+        let data = json!({"id":1,"uuid":"00000000-0000-0000-0000-000000000007","name":"Phishing E-mail","description":"d","org_id":1,
+            "share":true,"tag_ids":[5],"elements":[
+                {"id":3,"position":1,"element_definition":"text","name":"Required fields","text":"t"},
+                {"id":1,"position":2,"element_definition":"attribute","name":"From address","description":"","category":"Payload delivery",
+                 "type":"email-src","complex":false,"to_ids":true,"mandatory":true,"batch":true}]});
+        golden(Change::TemplateCreated(t.clone()), json!({"type":"event_template.created.v1","data":data}));
+        golden(Change::TemplateUpdated(t), json!({"type":"event_template.updated.v1","data":data}));
+        golden(Change::TemplateDeleted { id: 1 }, json!({"type":"event_template.deleted.v1","data":{"id":1}}));
     }
 
     #[test]

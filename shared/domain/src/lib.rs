@@ -10,7 +10,8 @@
 //! - [`event`]: the MISP Event aggregate (Attributes, Objects, references, tag links, and the
 //!   collaboration around them: Proposals, Delegation, the discussion, reporter contacts);
 //!   [`sighting`]: Sightings (a stream per Event beside it); [`tag`]: tags;
-//!   [`taxonomy`]: machine-tag vocabularies.
+//!   [`taxonomy`]: machine-tag vocabularies; [`event_template`]: MISP's event templates (forms that
+//!   fill an Event).
 //! - [`sharing_group`]: sharing groups (members, servers, extend).
 //! - [`sync_rules`]: MISP's push/pull distribution downgrades between instances.
 //! - [`correlation`]: what correlates (keys, exclusion patterns).
@@ -26,6 +27,7 @@ pub mod change;
 pub mod correlation;
 pub mod error;
 pub mod event;
+pub mod event_template;
 pub mod freetext;
 pub mod instance;
 pub mod organisation;

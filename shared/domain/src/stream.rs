@@ -7,6 +7,7 @@ pub const ORGANISATION: &str = "organisation";
 pub const USER: &str = "user";
 pub const EVENT: &str = "event";
 pub const TAG: &str = "tag";
+pub const EVENT_TEMPLATE: &str = "event_template";
 pub const SHARING_GROUP: &str = "sharing_group";
 /// The sightings of one Event (see [`crate::sighting`] for why they are not in the Event's stream).
 pub const SIGHTINGS: &str = "sightings";

@@ -196,13 +196,37 @@ pub async fn edit(state: &AppState, auth: &Authed, req: &Request) -> Result<Resp
     input::tag_names(input::event_body(&body), &mut names);
     let tags = support::resolve_tags(state, auth, &names).await?;
     let mut draft = input::event_draft(&body, &tags)?;
-    crate::regexps::apply_event(&crate::regexps::load(state).await?.regexps, &mut draft)?;
     draft.uuid = uuid;
     // extends_uuid may name an Event by id: MISP converts it to the uuid.
     if let Some(ext) = draft.extends_uuid.clone().filter(|e| !e.is_empty() && uuid::Uuid::parse_str(e).is_err()) {
         let client = state.pool.get().await?;
         draft.extends_uuid = Some(render::find_event(&client, &ext).await?.map(|r| r.uuid.to_string()).unwrap_or(ext));
     }
+    let executed = merge(state, auth, uuid, draft, "events.edit", "edit Event").await?;
+    let options = ViewOptions { metadata: named_flag(req, "metadata"), ..Default::default() };
+    let mut view = render_event(state, auth, &uuid.to_string(), &options, CorrelationView::default(), WarningsView::default()).await?;
+    if !executed.extra.is_empty() {
+        view["errors"] = errors_json(&executed.extra);
+    }
+    Ok(json(view))
+}
+
+/// Merges `draft` into the Event `uuid` in one commit (MISP's edit rules: new elements are added,
+/// known ones follow the timestamp rule, tags are attached): `events/edit`, template population and
+/// enrichment results all go through here. The import regexps apply first.
+///
+/// # Errors
+/// Refusals of the Event aggregate; database errors.
+pub async fn merge(
+    state: &AppState,
+    auth: &Authed,
+    uuid: uuid::Uuid,
+    mut draft: event::EventDraft,
+    command_type: &'static str,
+    action: &str,
+) -> Result<commands::Executed<Vec<(String, DomainError)>>, ApiError> {
+    crate::regexps::apply_event(&crate::regexps::load(state).await?.regexps, &mut draft)?;
+    draft.uuid = uuid;
     // Allocate ids only for elements the Event does not have yet.
     let (current, _) = commands::load(state, uuid, event::evolve).await?;
     let new_attributes = draft
@@ -214,13 +238,7 @@ pub async fn edit(state: &AppState, auth: &Authed, req: &Request) -> Result<Resp
     let new_objects = draft.objects.iter().filter(|o| current.object_by_uuid(&o.uuid).is_none()).count();
     let new_refs = draft.objects.iter().flat_map(|o| o.references.iter()).filter(|r| !current.reference_ids.contains_key(&r.uuid)).count();
     let ids = id_pool(state, new_attributes, new_objects, new_refs).await?;
-    let executed = run(state, auth, uuid, "events.edit", "edit Event", EventCommand::Edit { draft, ids }).await?;
-    let options = ViewOptions { metadata: named_flag(req, "metadata"), ..Default::default() };
-    let mut view = render_event(state, auth, &uuid.to_string(), &options, CorrelationView::default(), WarningsView::default()).await?;
-    if !executed.extra.is_empty() {
-        view["errors"] = errors_json(&executed.extra);
-    }
-    Ok(json(view))
+    run(state, auth, uuid, command_type, action, EventCommand::Edit { draft, ids }).await
 }
 
 /// `POST /events/delete/{id|uuid}`.

@@ -18,6 +18,7 @@ pub mod sharing_groups;
 pub mod support;
 pub mod tags;
 pub mod taxonomies;
+pub mod templates;
 pub mod warninglists;
 
 use crate::auth::Authed;
@@ -138,6 +139,18 @@ pub async fn route(state: &AppState, auth: &Authed, req: &Request) -> Result<Res
         (_, "threads", "view_event") => discussions::view_event(state, auth, req).await,
         (_, "threads", "index") => discussions::index(state, auth).await,
         (_, "events", "contact") => events::contact(state, auth, req).await,
+
+        (_, "templates", "index") => templates::index(state, auth).await,
+        (_, "templates", "view") => templates::view(state, auth, req).await,
+        (_, "templates", "add") => templates::add(state, auth, req).await,
+        (_, "templates", "edit") => templates::edit(state, auth, req).await,
+        (_, "templates", "delete") => templates::delete(state, auth, req).await,
+        (_, "templates", "template_choices") => templates::choices(state, auth, req).await,
+        (_, "templates", "populate_event_from_template") => templates::populate(state, auth, req).await,
+        (_, "template_elements", "index") => templates::element_index(state, auth, req).await,
+        (_, "template_elements", "add") => templates::element_add(state, auth, req).await,
+        (_, "template_elements", "edit") => templates::element_edit(state, auth, req).await,
+        (_, "template_elements", "delete") => templates::element_delete(state, auth, req).await,
 
         (_, "tags", "index") => tags::index(state, auth).await,
         (_, "tags", "view") => tags::view(state, auth, req).await,
