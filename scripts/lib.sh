@@ -86,19 +86,45 @@ PY
 }
 
 # A Python venv under .local with the given pip requirements.
-ensure_venv() {
-  local venv="$LOCAL/venv"
+ensure_venv() { ensure_venv_in "$LOCAL/venv" "$@"; }
+
+# ensure_venv_in DIR REQUIREMENT...: a Python venv in DIR with the given pip requirements (installed
+# once per requirement set).
+ensure_venv_in() {
+  local venv="$1"; shift
   if [ ! -x "$venv/bin/python" ]; then
-    log "creating Python venv in .local/venv"
+    log "creating Python venv in ${venv#"$ROOT"/}"
     python3 -m venv "$venv"
   fi
   local stamp="$venv/.req-$(printf '%s ' "$@" | sha256sum | cut -c1-12)"
   if [ ! -f "$stamp" ]; then
-    log "installing $* into .local/venv"
+    log "installing $* into ${venv#"$ROOT"/}"
     "$venv/bin/pip" install -q "$@" || die "pip install failed"
     touch "$stamp"
   fi
   echo "$venv"
+}
+
+# misp-modules (MISP's enrichment server, from PyPI) in its own venv: its pymisp pin must not move
+# the one the PyMISP tests use. dnspython is what its dns/reversedns modules need.
+MISP_MODULES_VERSION="${MISP_MODULES_VERSION:-3.1.1}"
+ensure_misp_modules() {
+  ensure_venv_in "$LOCAL/venv-modules" "misp-modules==$MISP_MODULES_VERSION" "dnspython==2.9.2"
+}
+
+# misp_modules_start PORT PIDFILE LOGFILE: starts misp-modules on 127.0.0.1:PORT and waits for it.
+misp_modules_start() {
+  local port="$1" pidfile="$2" logfile="$3" venv
+  venv=$(ensure_misp_modules)
+  mkdir -p "$(dirname "$pidfile")" "$(dirname "$logfile")"
+  "$venv/bin/misp-modules" -l 127.0.0.1 -p "$port" >"$logfile" 2>&1 &
+  echo $! >"$pidfile"
+  for _ in $(seq 1 600); do
+    curl -sf "http://127.0.0.1:$port/healthcheck" >/dev/null 2>&1 && return 0
+    kill -0 "$(cat "$pidfile")" 2>/dev/null || { tail -n 20 "$logfile" >&2; die "misp-modules exited (log: $logfile)"; }
+    sleep 0.1
+  done
+  die "misp-modules did not answer on port $port (log: $logfile)"
 }
 
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }

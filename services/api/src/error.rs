@@ -37,6 +37,12 @@ pub enum ApiError {
     /// MISP's saveFail: 403 with `saved: false` and an `errors` member.
     #[error("{name}")]
     SaveFailed { name: String, errors: Value },
+    /// A service Cairn called answered with an error (misp-modules) — 502, the reason shown.
+    #[error("{0}")]
+    BadGateway(String),
+    /// A service Cairn called did not answer in time — 504.
+    #[error("{0}")]
+    GatewayTimeout(String),
     /// A retryable outage (database, appender) — 503.
     #[error("{0}")]
     Unavailable(String),
@@ -59,6 +65,8 @@ impl ApiError {
             Self::Conflict(_) | Self::Stale { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            Self::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -20,6 +20,7 @@ pub mod collab;
 pub mod commands;
 pub mod correlations;
 pub mod dispatch;
+pub mod enrichment;
 pub mod error;
 pub mod exports;
 pub mod filters;

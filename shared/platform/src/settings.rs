@@ -53,6 +53,9 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Where the exporter writes cached exports and the API reads them (`CAIRN_EXPORTS_DIR`).
     pub exports_dir: PathBuf,
+    /// The misp-modules server enrichment queries go to (`CAIRN_MISP_MODULES_URL`, e.g.
+    /// `http://127.0.0.1:6666`); MISP's `Plugin.Enrichment_services_url`/`_port` settings override it.
+    pub misp_modules_url: Option<String>,
     /// How long a mutating request waits for the read models to reach its position (`CAIRN_RYW_TIMEOUT_MS`).
     pub read_your_writes_timeout_ms: u64,
     /// Optional metrics listen address for standalone services (`CAIRN_METRICS_ADDR`).
@@ -109,6 +112,7 @@ impl Default for Settings {
             http_addr: "127.0.0.1:8080".into(),
             data_dir: PathBuf::from(".local/data"),
             exports_dir: PathBuf::from(".local/exports"),
+            misp_modules_url: None,
             read_your_writes_timeout_ms: 5_000,
             metrics_addr: None,
             instance: InstanceSettings::default(),
@@ -201,6 +205,9 @@ impl Settings {
         }
         if let Some(v) = get("CAIRN_DATA_DIR") {
             self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = get("CAIRN_MISP_MODULES_URL").filter(|v| !v.trim().is_empty()) {
+            self.misp_modules_url = Some(v.trim().trim_end_matches('/').to_string());
         }
         if let Some(v) = get("CAIRN_EXPORTS_DIR") {
             self.exports_dir = PathBuf::from(v);

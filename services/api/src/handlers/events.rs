@@ -66,7 +66,7 @@ pub struct CorrelationView {
 }
 
 /// Renders an Event as the caller sees it (after a write: read-your-writes already waited).
-async fn render_event(
+pub(crate) async fn render_event(
     state: &AppState,
     auth: &Authed,
     key: &str,

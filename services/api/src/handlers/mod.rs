@@ -5,6 +5,7 @@ pub mod attributes;
 pub mod correlations;
 pub mod delegations;
 pub mod discussions;
+pub mod enrichment;
 pub mod events;
 pub mod exports;
 pub mod freetext;
@@ -92,6 +93,13 @@ pub async fn route(state: &AppState, auth: &Authed, req: &Request) -> Result<Res
         (_, "jobs", "cache") => exports::cache(state, auth, req).await,
         (_, "feeds", _) => exports::feed(state, req).await,
         (_, "events", "rest_search") => search::events_rest_search(state, auth, req).await,
+
+        (_, "attributes", "enrich") => enrichment::enrich_attribute(state, auth, req).await,
+        (_, "attributes", "hover_enrichment") => enrichment::hover(state, auth, req).await,
+        (_, "events", "enrich_event") => enrichment::enrich_event(state, auth, req).await,
+        (_, "events", "query_enrichment") => enrichment::query_enrichment(state, auth, req).await,
+        (_, "events", "handle_module_results") => enrichment::handle_module_results(state, auth, req).await,
+        (_, "modules", "index") => enrichment::modules_index(state, auth).await,
 
         (_, "attributes", "describe_types") => attributes::describe_types(state, p),
         (_, "attributes", "add") => attributes::add(state, auth, req).await,
