@@ -1,8 +1,8 @@
 """Exercise 1's enrichment with a real misp-modules (started by tests/pymisp/run from PyPI): the dns
 module, pointed at a DNS server on a loopback address run by this test, resolves
 download.microsoft.com; the resulting dns-record object is added to the Event in one commit and its
-ip-dst correlates with another Event. Previews write nothing; module errors and timeouts are clear
-JSON errors that write nothing.
+ip-dst correlates with another Event. Previews write nothing; module errors (422) and timeouts (504)
+are clear JSON errors that write nothing.
 
 The DNS server binds port 53 (the dns module takes a nameserver address, not a port): that needs root,
 which CI has; elsewhere the test is skipped with that reason.
@@ -186,11 +186,12 @@ def test_module_errors_and_timeouts_are_json_errors_that_write_nothing(misp):
         ids = {a.value: a.id for a in event.attributes}
         before = misp.get_event(event.id, pythonify=True)
 
-        status, body = post(f"attributes/enrich/{ids['nonexistent.example.test']}", {"dns": True})
-        assert status == 502 and body["message"] == "dns: NXDOMAIN", (status, body)
+        # A module's own error is a 4xx: PyMISP answers it as an error, not as a broken server.
+        r = misp.enrich_attribute(ids["nonexistent.example.test"], "dns")
+        assert r["errors"][0] == 422 and r["errors"][1]["message"] == "dns: NXDOMAIN", r
         # The module's own resolver timeout (2 s) is an error of the module.
         status, body = post(f"attributes/enrich/{ids['slow.example.test']}", {"dns": True})
-        assert status == 502 and body["message"] == "dns: Timeout", (status, body)
+        assert status == 422 and body["message"] == "dns: Timeout", (status, body)
         # Cairn's own limit (Plugin.Enrichment_timeout) answers 504 when the module is slower.
         misp.set_server_setting("Plugin.Enrichment_timeout", 1, force=True)
         try:

@@ -143,7 +143,7 @@ pub async fn modules(config: &Config) -> Result<Vec<Module>, ApiError> {
 /// Runs `module` on one attribute (`{"type", "value", "uuid"}`) and returns its `results`.
 ///
 /// # Errors
-/// Transport errors as [`modules`]; a module error (`{"error": …}`) as 502 with the module's reason.
+/// Transport errors as [`modules`]; a module's own error (`{"error": …}`) as 422 with its reason.
 pub async fn query(config: &Config, module: &Module, attribute: &Value) -> Result<Value, ApiError> {
     let attr_type = attribute["type"].as_str().unwrap_or_default();
     let mut body = json!({"module": module.name, "config": config.module_config(module)});
@@ -157,7 +157,7 @@ pub async fn query(config: &Config, module: &Module, attribute: &Value) -> Resul
     let v: Value = r.json().await.map_err(|e| if e.is_timeout() { transport(config, &e) } else { ApiError::BadGateway(format!("{}: unreadable answer ({})", module.name, status.as_u16())) })?;
     if let Some(error) = v.get("error").filter(|e| !e.is_null()) {
         let reason = error.as_str().map(String::from).unwrap_or_else(|| error.to_string());
-        return Err(ApiError::BadGateway(format!("{}: {reason}", module.name)));
+        return Err(ApiError::Unprocessable(format!("{}: {reason}", module.name)));
     }
     if !status.is_success() {
         return Err(ApiError::BadGateway(format!("{}: misp-modules answered {}", module.name, status.as_u16())));

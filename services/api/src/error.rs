@@ -40,6 +40,10 @@ pub enum ApiError {
     /// A service Cairn called answered with an error (misp-modules) — 502, the reason shown.
     #[error("{0}")]
     BadGateway(String),
+    /// A module answered that it could not process this input (e.g. `dns: NXDOMAIN`) — 422, so clients
+    /// such as PyMISP get an error answer rather than a server failure.
+    #[error("{0}")]
+    Unprocessable(String),
     /// A service Cairn called did not answer in time — 504.
     #[error("{0}")]
     GatewayTimeout(String),
@@ -66,6 +70,7 @@ impl ApiError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
