@@ -84,7 +84,7 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Authe
         if key_expiration.is_some_and(|e| e > 0 && e < now) || user.expiration.is_some_and(|e| e > 0 && e < now) {
             continue;
         }
-        let Some(mut role) = default_role(user.role_id) else { continue };
+        let Some(mut role) = state.instance.get(&state.pool).await?.role(user.role_id) else { continue };
         if !role.perm_auth {
             continue;
         }

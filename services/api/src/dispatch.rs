@@ -102,6 +102,18 @@ pub fn parse(path: &str) -> Option<MispPath> {
     Some(MispPath { admin, controller, action: snake_case(&action), args, named })
 }
 
+/// `a=1&b=x%20y` → `[("a", "1"), ("b", "x y")]` (keys as named parameters take them: word characters).
+pub fn query_params(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let k = percent_decode(k);
+            (!k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')).then(|| (k, percent_decode(v)))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,5 +147,10 @@ mod tests {
         let p = parse("/events").expect("parses");
         assert_eq!(p.action, "index");
         assert!(parse("/").is_none());
+        assert_eq!(query_params("after=10&stream_type=event&bad key=1&time=2024-01-01T00%3A00%3A00Z"), vec![
+            ("after".to_string(), "10".to_string()),
+            ("stream_type".into(), "event".into()),
+            ("time".into(), "2024-01-01T00:00:00Z".into()),
+        ]);
     }
 }

@@ -19,7 +19,25 @@ pub struct InstanceFacts {
     pub regexps: Vec<Rule>,
     /// Enabled warninglists, by key.
     pub warninglists: std::collections::BTreeSet<String>,
+    /// Roles beside MISP's six defaults, by id.
+    pub roles: HashMap<i64, cairn_domain::role::Role>,
     loaded: Instant,
+}
+
+impl InstanceFacts {
+    /// A role by id: one of MISP's six defaults, or one added with `admin/roles/add`.
+    pub fn role(&self, id: i64) -> Option<cairn_domain::role::Role> {
+        cairn_domain::role::default_role(id).or_else(|| self.roles.get(&id).cloned())
+    }
+
+    /// Every role, defaults first, in id order.
+    pub fn all_roles(&self) -> Vec<cairn_domain::role::Role> {
+        let mut out = cairn_domain::role::default_roles();
+        let mut extra: Vec<_> = self.roles.values().cloned().collect();
+        extra.sort_by_key(|r| r.id);
+        out.extend(extra);
+        out
+    }
 }
 
 #[derive(Default)]
@@ -63,6 +81,13 @@ impl InstanceCache {
             default_role_id: row.get(1),
             regexps: rules,
             warninglists: client.query("SELECT key FROM rm.warninglists", &[]).await?.iter().map(|r| r.get(0)).collect(),
+            roles: client
+                .query("SELECT doc FROM rm.roles", &[])
+                .await?
+                .iter()
+                .filter_map(|r| serde_json::from_value::<cairn_domain::role::Role>(r.get(0)).ok())
+                .map(|r| (r.id, r))
+                .collect(),
             loaded: Instant::now(),
         });
         *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(facts.clone());

@@ -121,9 +121,13 @@ async fn metrics(State(state): State<AppState>) -> Response {
 
 async fn misp_route(State(state): State<AppState>, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
     let url = uri.path().to_string();
-    let Some(path) = dispatch::parse(&url) else {
+    let Some(mut path) = dispatch::parse(&url) else {
         return ApiError::NotFound("The requested address was not found on this server.".into()).into_misp_response(&url);
     };
+    // Query-string parameters count as named parameters (`/key:value` wins when both are given).
+    for (k, v) in dispatch::query_params(uri.query().unwrap_or_default()) {
+        path.named.entry(k).or_insert(v);
+    }
     let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(b) => b,
         Err(_) => {

@@ -1,4 +1,4 @@
-//! Directory read models: organisations, users, API keys, instance settings.
+//! Directory read models: organisations, users, API keys, instance settings, roles, event templates.
 
 use cairn_domain::Change;
 use cairn_eventlog::projector::ApplyError;
@@ -62,6 +62,12 @@ pub async fn apply(tx: &Transaction<'_>, stream_id: uuid::Uuid, change: &Change)
         }
         Change::TemplateDeleted { id } => {
             tx.execute("DELETE FROM rm.event_templates WHERE id = $1", &[id]).await?;
+        }
+        Change::RoleAdded(r) | Change::RoleUpdated(r) => {
+            tx.execute("INSERT INTO rm.roles (id, doc) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET doc = $2", &[&r.id, &doc(r)]).await?;
+        }
+        Change::RoleDeleted { id } => {
+            tx.execute("DELETE FROM rm.roles WHERE id = $1", &[id]).await?;
         }
         Change::RegexpDeleted { id } => {
             tx.execute("DELETE FROM rm.regexps WHERE id = $1", &[id]).await?;

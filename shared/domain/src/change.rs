@@ -7,6 +7,7 @@
 
 use crate::event::model::{Attribute, Delegation, EventMeta, Object, ObjectReference, Post, Proposal, TagLink, Thread};
 use crate::event_template::Template;
+use crate::role::Role;
 use crate::instance::{Bootstrap, CorrelationExclusion, Regexp};
 use crate::sharing_group::{SharingGroup, SharingGroupOrg, SharingGroupServer};
 use crate::sighting::Sighting;
@@ -32,6 +33,12 @@ pub enum Change {
     TaxonomyDisabled { namespace: String },
     #[serde(rename = "instance.taxonomy_required_set.v1")]
     TaxonomyRequiredSet { namespace: String, required: bool },
+    #[serde(rename = "instance.role_added.v1")]
+    RoleAdded(Role),
+    #[serde(rename = "instance.role_updated.v1")]
+    RoleUpdated(Role),
+    #[serde(rename = "instance.role_deleted.v1")]
+    RoleDeleted { id: i64 },
     #[serde(rename = "instance.regexp_added.v1")]
     RegexpAdded(Regexp),
     #[serde(rename = "instance.regexp_updated.v1")]
@@ -91,6 +98,11 @@ pub enum Change {
     TagUpdated(Tag),
     #[serde(rename = "tag.deleted.v1")]
     TagDeleted { id: i64 },
+
+    // audit
+    /// A user read the audit trail (`/audit/...`): every audit query is itself recorded.
+    #[serde(rename = "audit.queried.v1")]
+    AuditQueried { route: String, params: Value },
 
     // event template (the complete record each time)
     #[serde(rename = "event_template.created.v1")]
@@ -427,6 +439,26 @@ mod tests {
         );
         golden(Change::SharingGroupServerRemoved { server_id: 0 }, json!({"type":"sharing_group.server_removed.v1","data":{"server_id":0}}));
         golden(Change::SharingGroupDeleted { id: 3 }, json!({"type":"sharing_group.deleted.v1","data":{"id":3}}));
+    }
+
+    #[test]
+    fn golden_role_changes() {
+        let mut r = Role::none(7, "Auditless");
+        r.perm_auth = true;
+        r.perm_add = true;
+        let v = serde_json::to_value(&r).expect("role");
+        assert_eq!(v["perm_audit"], json!(false));
+        golden(Change::RoleAdded(r.clone()), json!({"type":"instance.role_added.v1","data":v}));
+        golden(Change::RoleUpdated(r), json!({"type":"instance.role_updated.v1","data":v}));
+        golden(Change::RoleDeleted { id: 7 }, json!({"type":"instance.role_deleted.v1","data":{"id":7}}));
+    }
+
+    #[test]
+    fn golden_audit_changes() {
+        golden(
+            Change::AuditQueried { route: "audit/history".into(), params: json!({"stream": "x"}) },
+            json!({"type":"audit.queried.v1","data":{"route":"audit/history","params":{"stream":"x"}}}),
+        );
     }
 
     #[test]

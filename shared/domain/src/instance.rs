@@ -50,6 +50,8 @@ pub struct InstanceState {
     pub exclusions: BTreeMap<i64, CorrelationExclusion>,
     /// Enabled warninglists by key (their directory name in misp-warninglists).
     pub warninglists: BTreeSet<String>,
+    /// Roles added beside MISP's six defaults (`admin/roles/add`), by id.
+    pub roles: BTreeMap<i64, Role>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -68,6 +70,9 @@ pub enum InstanceCommand {
     /// `warninglists/toggleEnable`: `keys` are the lists the request matched (known to exist);
     /// `enabled: None` flips each one.
     ToggleWarninglists { keys: Vec<String>, enabled: Option<bool> },
+    /// `admin/roles/add|edit`: a role beside the six defaults (which cannot be changed).
+    PutRole { role: Role },
+    DeleteRole { id: i64 },
 }
 
 /// # Errors
@@ -138,6 +143,32 @@ pub fn decide(state: &InstanceState, role: &Role, command: InstanceCommand) -> R
             }
             Ok(vec![Change::CorrelationExclusionDeleted { id }])
         }
+        InstanceCommand::PutRole { role: r } => {
+            if crate::role::default_role(r.id).is_some() {
+                return Err(DomainError::invalid("id", "MISP's default roles cannot be changed."));
+            }
+            if r.name.trim().is_empty() {
+                return Err(DomainError::invalid("name", "Mandatory field not set."));
+            }
+            let taken = crate::role::default_roles().iter().chain(state.roles.values()).any(|x| x.id != r.id && x.name.eq_ignore_ascii_case(r.name.trim()));
+            if taken {
+                return Err(DomainError::invalid("name", "A role with this name already exists."));
+            }
+            match state.roles.get(&r.id) {
+                Some(current) if current == &r => Ok(vec![]),
+                Some(_) => Ok(vec![Change::RoleUpdated(r)]),
+                None => Ok(vec![Change::RoleAdded(r)]),
+            }
+        }
+        InstanceCommand::DeleteRole { id } => {
+            if !state.roles.contains_key(&id) {
+                return Err(DomainError::NotFound("Invalid role".into()));
+            }
+            if state.default_role_id == Some(id) {
+                return Err(DomainError::invalid("id", "The default role cannot be deleted."));
+            }
+            Ok(vec![Change::RoleDeleted { id }])
+        }
         InstanceCommand::ChangeSetting { name, value } => {
             if name.trim().is_empty() || name.len() > 200 {
                 return Err(DomainError::invalid("setting", "Invalid setting name."));
@@ -195,6 +226,12 @@ pub fn evolve(mut state: InstanceState, change: &Change) -> InstanceState {
         }
         Change::RegexpAdded(r) | Change::RegexpUpdated(r) => {
             state.regexps.insert(r.id, r.clone());
+        }
+        Change::RoleAdded(r) | Change::RoleUpdated(r) => {
+            state.roles.insert(r.id, r.clone());
+        }
+        Change::RoleDeleted { id } => {
+            state.roles.remove(id);
         }
         Change::RegexpDeleted { id } => {
             state.regexps.remove(id);

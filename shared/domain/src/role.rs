@@ -66,7 +66,8 @@ pub const FLAGS: &[&str] = &[
 ];
 
 impl Role {
-    fn none(id: i64, name: &str) -> Self {
+    /// A role with no permission.
+    pub fn none(id: i64, name: &str) -> Self {
         Self {
             id,
             name: name.into(),
@@ -98,6 +99,40 @@ impl Role {
             restricted_to_site_admin: false,
         }
     }
+
+    /// Sets a flag by its MISP name (`false` for an unknown name).
+    pub fn set_flag(&mut self, flag: &str, value: bool) -> bool {
+        match flag {
+            "perm_add" => self.perm_add = value,
+            "perm_modify" => self.perm_modify = value,
+            "perm_modify_org" => self.perm_modify_org = value,
+            "perm_publish" => self.perm_publish = value,
+            "perm_delegate" => self.perm_delegate = value,
+            "perm_sync" => self.perm_sync = value,
+            "perm_admin" => self.perm_admin = value,
+            "perm_audit" => self.perm_audit = value,
+            "perm_auth" => self.perm_auth = value,
+            "perm_site_admin" => self.perm_site_admin = value,
+            "perm_regexp_access" => self.perm_regexp_access = value,
+            "perm_tagger" => self.perm_tagger = value,
+            "perm_template" => self.perm_template = value,
+            "perm_sharing_group" => self.perm_sharing_group = value,
+            "perm_tag_editor" => self.perm_tag_editor = value,
+            "perm_sighting" => self.perm_sighting = value,
+            "perm_object_template" => self.perm_object_template = value,
+            "perm_publish_zmq" => self.perm_publish_zmq = value,
+            "perm_publish_kafka" => self.perm_publish_kafka = value,
+            "perm_decaying" => self.perm_decaying = value,
+            "perm_galaxy_editor" => self.perm_galaxy_editor = value,
+            "perm_warninglist" => self.perm_warninglist = value,
+            "perm_view_feed_correlations" => self.perm_view_feed_correlations = value,
+            "perm_analyst_data" => self.perm_analyst_data = value,
+            "perm_skip_otp" => self.perm_skip_otp = value,
+            _ => return false,
+        }
+        true
+    }
+
 
     /// The value of a flag by its MISP name.
     pub fn flag(&self, name: &str) -> Option<bool> {
@@ -215,34 +250,7 @@ pub fn default_role(id: i64) -> Option<Role> {
 }
 
 fn set(role: &mut Role, flag: &str) {
-    match flag {
-        "perm_add" => role.perm_add = true,
-        "perm_modify" => role.perm_modify = true,
-        "perm_modify_org" => role.perm_modify_org = true,
-        "perm_publish" => role.perm_publish = true,
-        "perm_delegate" => role.perm_delegate = true,
-        "perm_sync" => role.perm_sync = true,
-        "perm_admin" => role.perm_admin = true,
-        "perm_audit" => role.perm_audit = true,
-        "perm_auth" => role.perm_auth = true,
-        "perm_site_admin" => role.perm_site_admin = true,
-        "perm_regexp_access" => role.perm_regexp_access = true,
-        "perm_tagger" => role.perm_tagger = true,
-        "perm_template" => role.perm_template = true,
-        "perm_sharing_group" => role.perm_sharing_group = true,
-        "perm_tag_editor" => role.perm_tag_editor = true,
-        "perm_sighting" => role.perm_sighting = true,
-        "perm_object_template" => role.perm_object_template = true,
-        "perm_publish_zmq" => role.perm_publish_zmq = true,
-        "perm_publish_kafka" => role.perm_publish_kafka = true,
-        "perm_decaying" => role.perm_decaying = true,
-        "perm_galaxy_editor" => role.perm_galaxy_editor = true,
-        "perm_warninglist" => role.perm_warninglist = true,
-        "perm_view_feed_correlations" => role.perm_view_feed_correlations = true,
-        "perm_analyst_data" => role.perm_analyst_data = true,
-        "perm_skip_otp" => role.perm_skip_otp = true,
-        _ => {}
-    }
+    role.set_flag(flag, true);
 }
 
 #[cfg(test)]

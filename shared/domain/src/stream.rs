@@ -8,6 +8,8 @@ pub const USER: &str = "user";
 pub const EVENT: &str = "event";
 pub const TAG: &str = "tag";
 pub const EVENT_TEMPLATE: &str = "event_template";
+/// A user's audit queries (see [`audit_stream`]).
+pub const AUDIT: &str = "audit";
 pub const SHARING_GROUP: &str = "sharing_group";
 /// The sightings of one Event (see [`crate::sighting`] for why they are not in the Event's stream).
 pub const SIGHTINGS: &str = "sightings";
@@ -27,6 +29,11 @@ pub fn tag_stream(name: &str) -> Uuid {
 /// stream without a lookup, and it never collides with an Event, tag or other stream id.
 pub fn sightings_stream(event_uuid: Uuid) -> Uuid {
     Uuid::new_v5(&Uuid::from_u128(0xca1e_0000_0000_5000_8000_0000_0000_0003), event_uuid.as_bytes())
+}
+
+/// The stream recording one user's audit queries: derived from the user's uuid.
+pub fn audit_stream(user_uuid: Uuid) -> Uuid {
+    Uuid::new_v5(&Uuid::from_u128(0xca1e_0000_0000_5000_8000_0000_0000_0005), user_uuid.as_bytes())
 }
 
 #[cfg(test)]

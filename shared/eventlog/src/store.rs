@@ -28,10 +28,11 @@ impl StoreError {
     }
 }
 
-const CHANGE_COLUMNS: &str = "position, commit_seq, change_id, stream_id, stream_type, stream_version, \
+/// The columns [`change_from_row`] reads, in order.
+pub const CHANGE_COLUMNS: &str = "position, commit_seq, change_id, stream_id, stream_type, stream_version, \
      change_type, schema_version, payload, metadata, recorded_at, content_hash";
 
-pub(crate) fn change_from_row(row: &Row) -> StoredChange {
+pub fn change_from_row(row: &Row) -> StoredChange {
     StoredChange {
         position: row.get(0),
         commit_seq: row.get(1),

@@ -12,7 +12,7 @@ use crate::state::AppState;
 use axum::response::Response;
 use cairn_domain::instance::InstanceCommand;
 use cairn_domain::organisation::{self, Organisation, OrganisationCommand, OrganisationPatch, OrganisationState};
-use cairn_domain::role::{default_role, default_roles};
+use cairn_domain::role::Role;
 use cairn_domain::stream;
 use cairn_domain::user::{self, User, UserCommand, UserPatch, UserState};
 use serde_json::{Value, json};
@@ -184,6 +184,11 @@ async fn find_user(state: &AppState, key: &str) -> Result<Option<User>, ApiError
     row.map(|r| serde_json::from_value(r.get(0)).map_err(ApiError::internal)).transpose()
 }
 
+/// A role by id: MISP's defaults or one added with `admin/roles/add`.
+async fn role_by_id(state: &AppState, id: i64) -> Result<Option<cairn_domain::role::Role>, ApiError> {
+    Ok(state.instance.get(&state.pool).await?.role(id))
+}
+
 async fn default_role_id(state: &AppState) -> Result<i64, ApiError> {
     let client = state.pool.get().await?;
     Ok(client.query_one("SELECT default_role_id FROM rm.instance WHERE id = 1", &[]).await?.get(0))
@@ -191,7 +196,7 @@ async fn default_role_id(state: &AppState) -> Result<i64, ApiError> {
 
 async fn user_json(state: &AppState, u: &User) -> Result<Value, ApiError> {
     let org = find_org(state, &u.org_id.to_string()).await?;
-    let role = default_role(u.role_id);
+    let role = role_by_id(state, u.role_id).await?;
     let default = default_role_id(state).await?;
     Ok(json!({
         "User": misp::user(u),
@@ -223,7 +228,7 @@ pub async fn user_add(state: &AppState, auth: &Authed, req: &Request) -> Result<
         Some(r) => r,
         None => default_role_id(state).await?,
     };
-    if default_role(role_id).is_none() {
+    if role_by_id(state, role_id).await?.is_none() {
         return Err(ApiError::SaveFailed { name: "The user could not be saved.".into(), errors: json!({"role_id": ["Invalid role."]}) });
     }
     let now = chrono::Utc::now().timestamp();
@@ -276,7 +281,10 @@ pub async fn user_edit(state: &AppState, auth: &Authed, req: &Request) -> Result
         _ => None,
     };
     let role_id = int(v.get("role_id"));
-    let new_role = role_id.and_then(default_role);
+    let new_role = match role_id {
+        Some(id) => role_by_id(state, id).await?,
+        None => None,
+    };
     if role_id.is_some() && new_role.is_none() {
         return Err(ApiError::SaveFailed { name: "The user could not be saved.".into(), errors: json!({"role_id": ["Invalid role."]}) });
     }
@@ -394,7 +402,8 @@ pub async fn auth_key_add(state: &AppState, auth: &Authed, req: &Request) -> Res
 /// `GET /roles/index`.
 pub async fn roles_index(state: &AppState, _auth: &Authed) -> Result<Response, ApiError> {
     let default = default_role_id(state).await?;
-    Ok(json(Value::Array(default_roles().iter().map(|r| json!({ "Role": misp::role(r, default) })).collect())))
+    let facts = state.instance.get(&state.pool).await?;
+    Ok(json(Value::Array(facts.all_roles().iter().map(|r| json!({ "Role": misp::role(r, default) })).collect())))
 }
 
 /// `POST /admin/roles/set_default/{id}`.
@@ -403,7 +412,82 @@ pub async fn roles_set_default(state: &AppState, auth: &Authed, req: &Request) -
         return Err(forbidden());
     }
     let id: i64 = req.path.args.first().and_then(|s| s.parse().ok()).ok_or_else(|| ApiError::NotFound("Invalid role".into()))?;
-    let target = default_role(id).ok_or_else(|| ApiError::NotFound("Invalid role".into()))?;
+    let target = role_by_id(state, id).await?.ok_or_else(|| ApiError::NotFound("Invalid role".into()))?;
     super::support::instance_command(state, auth, "roles.set_default", "set the default role", InstanceCommand::SetDefaultRole { role: target }).await?;
     Ok(saved("Default role set.", &req.url, Some(id.to_string())))
+}
+
+/// A role from a request body (`{"Role": {...}}` or flat): `name`, every `perm_*` flag, or MISP's
+/// `permission` shorthand (0 read only, 1 manage own, 2 manage org, 3 publish) for the four write flags.
+fn role_from(v: &Value, mut role: Role) -> Role {
+    if let Some(n) = text(v.get("name")) {
+        role.name = n.trim().to_string();
+    }
+    if let Some(p) = int(v.get("permission")) {
+        let p = p.clamp(0, 3);
+        role.perm_add = p >= 1;
+        role.perm_modify = p >= 1;
+        role.perm_modify_org = p >= 2;
+        role.perm_publish = p >= 3;
+    }
+    for f in cairn_domain::role::FLAGS {
+        if let Some(b) = flag(v.get(*f)) {
+            role.set_flag(f, b);
+        }
+    }
+    if let Some(b) = flag(v.get("restricted_to_site_admin")) {
+        role.restricted_to_site_admin = b;
+    }
+    role
+}
+
+/// `POST /admin/roles/add` (site admin).
+pub async fn roles_add(state: &AppState, auth: &Authed, req: &Request) -> Result<Response, ApiError> {
+    if !auth.is_site_admin() {
+        return Err(forbidden());
+    }
+    let body = crate::body::parse(&req.body)?;
+    let v = crate::body::unwrap(&body, "Role");
+    // Role ids continue after the largest in use (the six defaults hold 1–6).
+    let facts = state.instance.get(&state.pool).await?;
+    let id = facts.all_roles().iter().map(|r| r.id).max().unwrap_or(6) + 1;
+    let mut base = Role::none(id, "");
+    base.perm_auth = true;
+    let role = role_from(v, base);
+    super::support::instance_command(state, auth, "roles.add", "add the role", InstanceCommand::PutRole { role: role.clone() }).await?;
+    let default = default_role_id(state).await?;
+    Ok(json(json!({"Role": misp::role(&role, default)})))
+}
+
+/// `POST /admin/roles/edit/{id}` (site admin; MISP's six defaults cannot be changed).
+pub async fn roles_edit(state: &AppState, auth: &Authed, req: &Request) -> Result<Response, ApiError> {
+    if !auth.is_site_admin() {
+        return Err(forbidden());
+    }
+    let id: i64 = req.path.args.first().and_then(|s| s.parse().ok()).ok_or_else(|| ApiError::NotFound("Invalid role".into()))?;
+    let current = role_by_id(state, id).await?.ok_or_else(|| ApiError::NotFound("Invalid role".into()))?;
+    let body = crate::body::parse(&req.body)?;
+    let role = role_from(crate::body::unwrap(&body, "Role"), current);
+    super::support::instance_command(state, auth, "roles.edit", "edit the role", InstanceCommand::PutRole { role: role.clone() }).await?;
+    let default = default_role_id(state).await?;
+    Ok(json(json!({"Role": misp::role(&role, default)})))
+}
+
+/// `POST /admin/roles/delete/{id}` (site admin; refused while a user has the role).
+pub async fn roles_delete(state: &AppState, auth: &Authed, req: &Request) -> Result<Response, ApiError> {
+    if !auth.is_site_admin() {
+        return Err(forbidden());
+    }
+    let id: i64 = req.path.args.first().and_then(|s| s.parse().ok()).ok_or_else(|| ApiError::NotFound("Invalid role".into()))?;
+    let client = state.pool.get().await?;
+    let in_use: bool = client
+        .query_one("SELECT EXISTS (SELECT 1 FROM rm.users WHERE NOT deleted AND (doc->>'role_id')::bigint = $1)", &[&id])
+        .await?
+        .get(0);
+    drop(client);
+    if in_use {
+        return Err(ApiError::SaveFailed { name: "Could not delete the role".into(), errors: json!({"id": ["Users still have this role."]}) });
+    }
+    super::support::instance_command(state, auth, "roles.delete", "delete the role", InstanceCommand::DeleteRole { id }).await?;
+    Ok(saved("Role deleted.", &req.url, Some(id.to_string())))
 }

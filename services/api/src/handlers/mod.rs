@@ -1,6 +1,7 @@
 //! MISP-compatible handlers, one module per MISP controller (or family), and the routing table.
 
 pub mod admin;
+pub mod audit;
 pub mod attributes;
 pub mod correlations;
 pub mod delegations;
@@ -45,7 +46,7 @@ fn is_write(req: &Request) -> bool {
     let p = &req.path;
     !matches!(
         p.action.as_str(),
-        "view" | "index" | "describe_types" | "get_version" | "get_py_misp_version" | "get_setting" | "rest_search" | "search" | "get_raw" | "check_value" | "list_sightings" | "view_event"
+        "view" | "index" | "log" | "history" | "event" | "diff" | "verify" | "describe_types" | "get_version" | "get_py_misp_version" | "get_setting" | "rest_search" | "search" | "get_raw" | "check_value" | "list_sightings" | "view_event"
     ) && req.method != Method::GET
         && req.method != Method::HEAD
 }
@@ -60,6 +61,11 @@ pub async fn route(state: &AppState, auth: &Authed, req: &Request) -> Result<Res
     }
     let p = &req.path;
     match (p.admin, p.controller.as_str(), p.action.as_str()) {
+        (_, "audit", "log") => audit::log(state, auth, req).await,
+        (_, "audit", "history") => audit::history(state, auth, req).await,
+        (_, "audit", "event") => audit::event_as_of(state, auth, req).await,
+        (_, "audit", "diff") => audit::event_diff(state, auth, req).await,
+        (_, "audit", "verify") => audit::verify(state, auth, req).await,
         (_, "servers", "get_version") => servers::get_version(state, auth).await,
         (_, "servers", "get_py_misp_version") => servers::get_pymisp_version(),
         (_, "servers", "get_setting") => servers::get_setting(state, auth, p).await,
@@ -77,6 +83,9 @@ pub async fn route(state: &AppState, auth: &Authed, req: &Request) -> Result<Res
         (_, "organisations", "view") => admin::org_view(state, auth, req).await,
         (_, "roles", "index") => admin::roles_index(state, auth).await,
         (true, "roles", "set_default") => admin::roles_set_default(state, auth, req).await,
+        (true, "roles", "add") => admin::roles_add(state, auth, req).await,
+        (true, "roles", "edit") => admin::roles_edit(state, auth, req).await,
+        (true, "roles", "delete") => admin::roles_delete(state, auth, req).await,
         (_, "auth_keys", "add") => admin::auth_key_add(state, auth, req).await,
 
         (_, "events", "add") => events::add(state, auth, req).await,

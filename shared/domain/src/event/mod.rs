@@ -8,7 +8,9 @@
 //! - [`decide`]: commands → changes, with MISP's rules.
 //! - [`collaboration`]: the collaboration commands' rules, and who is notified of what.
 //! - [`state`]: the folded state and `evolve`.
+//! - [`audit`]: which changes of an Event's history a viewer may read.
 
+pub mod audit;
 pub mod collaboration;
 pub mod decide;
 pub mod draft;
