@@ -203,3 +203,46 @@ async fn tampering_with_a_stored_change_is_detected_and_named() {
     assert!(bad["reason"].as_str().is_some_and(|r| r.contains(&format!("position {position}"))), "{bad}");
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn a_log_written_with_v1_shapes_still_replays_after_v2_is_introduced() {
+    use cairn_eventlog::{Appender, CommitRequest, ExpectedVersion, NewChange, StreamWrite};
+    let stack = Stack::start().await;
+    // A setting change as an older Cairn wrote it (instance.setting_changed v1: no `previous`).
+    let actor = json!({"user_id": 0, "email": "system", "org_id": 0, "via": "test:v1"});
+    Appender::spawn(stack.db.pool.clone(), None)
+        .commit(CommitRequest {
+            command_id: uuid::Uuid::new_v4(),
+            command_type: "servers.settings_edit".into(),
+            actor,
+            writes: vec![StreamWrite {
+                stream_id: cairn_domain::stream::instance_stream(),
+                stream_type: cairn_domain::stream::INSTANCE.into(),
+                expected: ExpectedVersion::Exists,
+                changes: vec![NewChange::new("instance.setting_changed", 1, json!({"name": "Plugin.Enrichment_timeout", "value": 7}))],
+            }],
+        })
+        .await
+        .expect("append a v1 change");
+    // The read model replayed it (the indexer decodes v1 through the upcaster) …
+    let mut setting = Value::Null;
+    for _ in 0..100 {
+        let (_, s) = stack.get("/servers/getSetting/Plugin.Enrichment_timeout").await;
+        setting = s["value"].clone();
+        if setting == json!(7) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(setting, json!(7));
+    // … and so does the write side: the next change records the v1 value as the one it replaces.
+    let (status, _) = stack.post("/servers/serverSettingsEdit/Plugin.Enrichment_timeout", &json!({"value": 9})).await;
+    assert_eq!(status, 200);
+    let (status, h) = stack.post(&format!("/audit/history/{}", cairn_domain::stream::instance_stream()), &json!({})).await;
+    assert_eq!(status, 200, "{h}");
+    let last = h["changes"].as_array().and_then(|c| c.last()).expect("last").clone();
+    assert_eq!((last["schema_version"].clone(), last["payload"]["previous"].clone()), (json!(2), json!(7)), "{last}");
+    let (_, ok) = stack.post("/audit/verify", &json!({})).await;
+    assert_eq!(ok["valid"], json!(true), "{ok}");
+    stack.stop().await;
+}

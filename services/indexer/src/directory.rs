@@ -22,7 +22,7 @@ pub async fn apply(tx: &Transaction<'_>, stream_id: uuid::Uuid, change: &Change)
             )
             .await?;
         }
-        Change::SettingChanged { name, value } => {
+        Change::SettingChanged { name, value, .. } => {
             tx.execute(
                 "INSERT INTO rm.settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = $2",
                 &[name, value],

@@ -23,8 +23,10 @@ pub enum Change {
     // instance
     #[serde(rename = "instance.bootstrapped.v1")]
     InstanceBootstrapped(Bootstrap),
-    #[serde(rename = "instance.setting_changed.v1")]
-    SettingChanged { name: String, value: Value },
+    /// v2 records the value it replaces (`null`: the default was in force), so the audit trail reads
+    /// "from → to"; v1 records (without it) are upcast with `previous: null`.
+    #[serde(rename = "instance.setting_changed.v2")]
+    SettingChanged { name: String, value: Value, previous: Value },
     #[serde(rename = "instance.default_role_set.v1")]
     DefaultRoleSet { role_id: i64 },
     #[serde(rename = "instance.taxonomy_enabled.v1")]
@@ -257,10 +259,21 @@ fn split_tag(tag: &str) -> (String, i16) {
 /// The one place that knows old shapes: maps `(type, version, payload)` to the current version.
 /// Each arm moves one version forward; the loop applies them until the current version is reached.
 pub fn upcast(change_type: &str, schema_version: i16, payload: Value) -> (i16, Value) {
-    // Each arm moves one version forward (e.g. `("attribute.added", 1) => attribute_added_v1_to_v2(p)`),
-    // applied repeatedly until the current version is reached. No shape has changed yet.
-    let _ = change_type;
-    (schema_version, payload)
+    let (mut version, mut payload) = (schema_version, payload);
+    loop {
+        (version, payload) = match (change_type, version) {
+            // v1 did not record the replaced value.
+            ("instance.setting_changed", 1) => (2, with_field(payload, "previous", Value::Null)),
+            _ => return (version, payload),
+        };
+    }
+}
+
+fn with_field(mut payload: Value, name: &str, value: Value) -> Value {
+    if let Some(m) = payload.as_object_mut() {
+        m.entry(name.to_string()).or_insert(value);
+    }
+    payload
 }
 
 #[cfg(test)]
@@ -347,8 +360,8 @@ mod tests {
                    "admin_user_uuid":"00000000-0000-0000-0000-000000000002"}}),
         );
         golden(
-            Change::SettingChanged { name: "MISP.background_jobs".into(), value: json!(false) },
-            json!({"type":"instance.setting_changed.v1","data":{"name":"MISP.background_jobs","value":false}}),
+            Change::SettingChanged { name: "MISP.background_jobs".into(), value: json!(false), previous: json!(true) },
+            json!({"type":"instance.setting_changed.v2","data":{"name":"MISP.background_jobs","value":false,"previous":true}}),
         );
         golden(Change::DefaultRoleSet { role_id: 3 }, json!({"type":"instance.default_role_set.v1","data":{"role_id":3}}));
         let r = Regexp { id: 2, regexp: "/x/i".into(), replacement: "".into(), attr_type: "ALL".into() };
@@ -439,6 +452,15 @@ mod tests {
         );
         golden(Change::SharingGroupServerRemoved { server_id: 0 }, json!({"type":"sharing_group.server_removed.v1","data":{"server_id":0}}));
         golden(Change::SharingGroupDeleted { id: 3 }, json!({"type":"sharing_group.deleted.v1","data":{"id":3}}));
+    }
+
+    #[test]
+    fn a_v1_setting_change_still_reads_after_v2_was_introduced() {
+        let v1 = json!({"name": "MISP.background_jobs", "value": false});
+        let change = Change::from_record("instance.setting_changed", 1, &v1).expect("v1 upcast");
+        assert_eq!(change, Change::SettingChanged { name: "MISP.background_jobs".into(), value: json!(false), previous: Value::Null });
+        assert_eq!(change.to_record().schema_version, 2, "written again, it is a v2");
+        assert!(matches!(Change::from_record("instance.setting_changed", 3, &v1), Err(DecodeError::Unknown { .. })), "no v3 exists");
     }
 
     #[test]

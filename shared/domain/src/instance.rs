@@ -176,7 +176,8 @@ pub fn decide(state: &InstanceState, role: &Role, command: InstanceCommand) -> R
             if state.settings.get(&name) == Some(&value) {
                 return Ok(vec![]);
             }
-            Ok(vec![Change::SettingChanged { name, value }])
+            let previous = state.settings.get(&name).cloned().unwrap_or(Value::Null);
+            Ok(vec![Change::SettingChanged { name, value, previous }])
         }
         InstanceCommand::SetDefaultRole { role: target } => {
             if target.perm_site_admin || target.restricted_to_site_admin {
@@ -211,7 +212,7 @@ pub fn decide(state: &InstanceState, role: &Role, command: InstanceCommand) -> R
 pub fn evolve(mut state: InstanceState, change: &Change) -> InstanceState {
     match change {
         Change::InstanceBootstrapped(b) => state.bootstrap = Some(b.clone()),
-        Change::SettingChanged { name, value } => {
+        Change::SettingChanged { name, value, .. } => {
             state.settings.insert(name.clone(), value.clone());
         }
         Change::DefaultRoleSet { role_id } => state.default_role_id = Some(*role_id),
