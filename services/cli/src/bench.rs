@@ -349,6 +349,37 @@ async fn api(args: ApiArgs) -> Result<(), BoxError> {
     println!("| Event with {} attributes: events/add (until readable) | {add_secs:.2} s |", args.big);
     println!("| then events/view of it ({seen} attributes) | {view_secs:.2} s |");
     println!("| add + view | {:.2} s |", add_secs + view_secs);
+    // The audit reviewer's as-of views of the same Event, five times each: after one more attribute,
+    // the Event as it was before it (projected and rendered in a rolled-back transaction), and as it
+    // is now (the live read model, once the indexer has it).
+    let r = post(format!("/attributes/add/{id}"), json!({"type": "ip-dst", "value": "10.255.255.254"})).await?;
+    if !r.status().is_success() {
+        return Err(format!("attributes/add failed: {}", r.status()).into());
+    }
+    let mut timings = Vec::new();
+    for point in [format!("/version:{}", args.big + 1), String::new()] {
+        let mut as_of = Vec::new();
+        let mut as_of_seen = 0;
+        for _ in 0..5 {
+            let started = Instant::now();
+            let v: serde_json::Value = http
+                .get(format!("{}/audit/event/{id}{point}", args.url))
+                .header("Authorization", key.clone())
+                .header("Accept", "application/json")
+                .send()
+                .await?
+                .json()
+                .await?;
+            as_of.push(started.elapsed().as_secs_f64() * 1000.0);
+            as_of_seen = v["Event"]["Attribute"].as_array().map_or(0, Vec::len);
+        }
+        as_of.sort_by(f64::total_cmp);
+        timings.push((as_of_seen, as_of));
+    }
+    let (seen, t) = &timings[0];
+    println!("| audit/event as of the version before the last change ({seen} attributes; projected), 5 runs | median {:.0} ms, max {:.0} ms |", t[2], t[4]);
+    let (seen, t) = &timings[1];
+    println!("| audit/event as of now ({seen} attributes; the live read model), 5 runs | median {:.0} ms, max {:.0} ms |", t[2], t[4]);
 
     // 2. Concurrent clients adding single attributes, each to its own Event.
     let progress = bar((args.clients * args.per_client) as u64, "single-attribute adds");

@@ -129,6 +129,21 @@ pub async fn read_stream_until(
     Ok(client.query(&stmt, &[&stream_id, &until_position]).await?.iter().map(change_from_row).collect())
 }
 
+/// The changes of several streams up to `until_position`, in log order, without their metadata (`{}`):
+/// what a projection replays (projectors never read metadata), at about half the decoding cost.
+///
+/// # Errors
+/// Database errors.
+pub async fn read_streams_for_replay(client: &impl GenericClient, stream_ids: &[Uuid], until_position: i64) -> Result<Vec<StoredChange>, StoreError> {
+    let stmt = client
+        .prepare_cached(
+            "SELECT position, commit_seq, change_id, stream_id, stream_type, stream_version, change_type, schema_version, payload, \
+             '{}'::jsonb, recorded_at, content_hash FROM es.changes WHERE stream_id = ANY($1) AND position <= $2 ORDER BY position",
+        )
+        .await?;
+    Ok(client.query(&stmt, &[&stream_ids, &until_position]).await?.iter().map(change_from_row).collect())
+}
+
 /// A stream's current version and type, if it exists.
 ///
 /// # Errors

@@ -305,8 +305,36 @@ const EVENT_TABLES: [&str; 10] = [
 /// transaction that is rolled back, and rendered by the live view's renderer. The two can therefore
 /// not disagree; other readers never see the temporary rows.
 pub async fn as_of_view(state: &AppState, auth: &Authed, uuid: Uuid, until: i64) -> Result<Value, ApiError> {
+    let started = std::time::Instant::now();
+    let streams = [uuid, stream::sightings_stream(uuid)];
+    let viewer = support::viewer(state, auth).await?;
+    let settings = support::access_settings(state).await?;
+    let options = ViewOptions { sightings: support::sighting_settings(state).await?, ..Default::default() };
     let mut client = state.pool.get().await?;
-    let mut changes = cairn_eventlog::store::read_stream_until(&client, uuid, until).await?;
+    // Nothing happened to the Event after `until` and the indexer has applied it: the live read model
+    // is the Event as of `until`.
+    let row = client
+        .query_one(
+            "SELECT (SELECT max(position) FROM es.changes WHERE stream_id = ANY($1)), \
+             (SELECT position FROM es.projector_checkpoints WHERE projector = $2)",
+            &[&streams.as_slice(), &cairn_indexer::NAME],
+        )
+        .await?;
+    let (last, indexed): (Option<i64>, Option<i64>) = (row.get(0), row.get(1));
+    if let (Some(last), Some(indexed)) = (last, indexed) {
+        if last <= until && indexed >= last {
+            let view = match render::find_event(&client, &uuid.to_string()).await? {
+                Some(row) => render::event_json(&client, &viewer, &settings, &row, &options).await?,
+                None => None,
+            };
+            drop(client);
+            let mut view = view.ok_or_else(|| ApiError::NotFound("The Event was deleted or not visible to you at that point.".into()))?;
+            super::sharing_groups::attach(state, &mut view).await?;
+            tracing::debug!(%uuid, until, live = true, rendered_ms = started.elapsed().as_millis() as u64, "as-of view");
+            return Ok(view);
+        }
+    }
+    let changes = cairn_eventlog::store::read_streams_for_replay(&client, &streams, until).await?;
     let event_id = changes
         .iter()
         .find_map(|c| match Change::from_record(&c.change_type, c.schema_version, &c.payload) {
@@ -314,23 +342,22 @@ pub async fn as_of_view(state: &AppState, auth: &Authed, uuid: Uuid, until: i64)
             _ => None,
         })
         .ok_or_else(|| ApiError::NotFound("The Event did not exist at that point.".into()))?;
-    changes.extend(cairn_eventlog::store::read_stream_until(&client, stream::sightings_stream(uuid), until).await?);
-    changes.sort_by_key(|c| c.position);
-    let viewer = support::viewer(state, auth).await?;
-    let settings = support::access_settings(state).await?;
-    let options = ViewOptions { sightings: support::sighting_settings(state).await?, ..Default::default() };
+    let read = started.elapsed();
     let tx = client.transaction().await?;
     tx.execute("DELETE FROM rm.events WHERE id = $1", &[&event_id]).await?;
     for table in EVENT_TABLES {
         tx.execute(&format!("DELETE FROM {table} WHERE event_id = $1"), &[&event_id]).await?;
     }
     cairn_indexer::Indexer.apply(&tx, &changes).await.map_err(ApiError::internal)?;
+    let projected = started.elapsed();
     let row = render::find_event(&tx, &event_id.to_string()).await?;
     let view = match row {
         Some(row) => render::event_json(&tx, &viewer, &settings, &row, &options).await?,
         None => None,
     };
     tx.rollback().await?;
+    tracing::debug!(%uuid, until, changes = changes.len(), read_ms = read.as_millis() as u64, projected_ms = projected.as_millis() as u64,
+        rendered_ms = started.elapsed().as_millis() as u64, "as-of view");
     let mut view = view.ok_or_else(|| ApiError::NotFound("The Event was deleted or not visible to you at that point.".into()))?;
     super::sharing_groups::attach(state, &mut view).await?;
     Ok(view)
