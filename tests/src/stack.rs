@@ -27,16 +27,21 @@ pub fn data_dir() -> std::path::PathBuf {
 
 impl Stack {
     pub async fn start() -> Self {
-        Self::start_inner(true).await
+        Self::start_inner(true, |_| {}).await
+    }
+
+    /// The whole platform with settings adjusted by `configure` before anything starts.
+    pub async fn start_with(configure: impl FnOnce(&mut Settings)) -> Self {
+        Self::start_inner(true, configure).await
     }
 
     /// The platform without the exporter (a test runs and stops its own: `cairn_exporter::run` with
     /// [`Stack::settings`]).
     pub async fn start_without_exporter() -> Self {
-        Self::start_inner(false).await
+        Self::start_inner(false, |_| {}).await
     }
 
-    async fn start_inner(exporter: bool) -> Self {
+    async fn start_inner(exporter: bool, configure: impl FnOnce(&mut Settings)) -> Self {
         cairn_platform::telemetry::init("warn");
         let db = TestDb::new().await;
         let nats = NatsServer::start().await;
@@ -48,6 +53,7 @@ impl Stack {
         settings.data_dir = data_dir();
         settings.exports_dir = std::env::temp_dir().join(format!("cairn-exports-{}", uuid::Uuid::new_v4().simple()));
         settings.instance.base_url = format!("http://127.0.0.1:{port}");
+        configure(&mut settings);
         let boot = cairn_api::bootstrap::bootstrap(&settings, &db.pool)
             .await
             .expect("bootstrap")

@@ -156,7 +156,7 @@ async fn without_perm_audit_every_audit_route_is_refused_and_writes_nothing() {
     assert_eq!(status, 200, "{e}");
     let uuid = e["Event"]["uuid"].as_str().expect("uuid").to_string();
     let head = stack.head_position().await;
-    for path in ["/audit/log".to_string(), format!("/audit/history/{uuid}"), format!("/audit/event/{uuid}"), format!("/audit/diff/{uuid}/from:1"), "/audit/verify".into()] {
+    for path in ["/audit/log".to_string(), format!("/audit/history/{uuid}"), format!("/audit/event/{uuid}"), format!("/audit/diff/{uuid}/from:1"), "/audit/verify".into(), "/audit/checkpoints/latest".into()] {
         let (status, r) = stack.post_as(&key, &path, &json!({})).await;
         assert_eq!(status, 403, "{path}: {r}");
     }
@@ -245,4 +245,73 @@ async fn a_log_written_with_v1_shapes_still_replays_after_v2_is_introduced() {
     let (_, ok) = stack.post("/audit/verify", &json!({})).await;
     assert_eq!(ok["valid"], json!(true), "{ok}");
     stack.stop().await;
+}
+
+#[tokio::test]
+async fn signed_checkpoints_let_a_partner_detect_rewritten_history() {
+    let dir = std::env::temp_dir().join(format!("cairn-checkpoint-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let key_file = dir.join("checkpoint.key");
+    let cairnctl = cairn_tests::bins::path("cairnctl");
+    let out = std::process::Command::new(&cairnctl).args(["checkpoint-key", "--key-file"]).arg(&key_file).output().expect("cairnctl");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let public_key = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(public_key.len(), 64, "{public_key}");
+    let stack = Stack::start_with(|s| {
+        s.checkpoint_key_file = Some(key_file.clone());
+        s.checkpoint_interval_secs = 1;
+    })
+    .await;
+    let (_, e) = stack.post("/events/add", &json!({"info": "signed", "Attribute": [{"type": "ip-dst", "value": "198.51.100.77"}]})).await;
+    let event_position = stack.head_position().await;
+    assert!(e["Event"]["id"].is_string(), "{e}");
+    // The notary signs the head within its interval.
+    let mut checkpoint = Value::Null;
+    for _ in 0..100 {
+        let (status, c) = stack.get("/audit/checkpoints/latest").await;
+        if status == 200 && c["position"].as_i64().is_some_and(|p| p >= event_position) {
+            checkpoint = c;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(checkpoint["public_key"], json!(public_key), "{checkpoint}");
+    let file = dir.join("checkpoint.json");
+    std::fs::write(&file, checkpoint.to_string()).expect("write");
+    let verify = || {
+        std::process::Command::new(&cairnctl)
+            .args(["verify", "--public-key", &public_key, "--checkpoint"])
+            .arg(&file)
+            .env("CAIRN_DATABASE_URL", &stack.db.url)
+            .output()
+            .expect("cairnctl verify")
+    };
+    let ok = verify();
+    assert!(ok.status.success(), "{}{}", String::from_utf8_lossy(&ok.stdout), String::from_utf8_lossy(&ok.stderr));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("checkpoint: OK"));
+    // A forged checkpoint (another position, same signature) is refused.
+    let mut forged = checkpoint.clone();
+    forged["body"] = json!(checkpoint["body"].as_str().expect("body").replace("position ", "position 1"));
+    std::fs::write(dir.join("forged.json"), forged.to_string()).expect("write");
+    let out = std::process::Command::new(&cairnctl)
+        .args(["verify", "--checkpoint"])
+        .arg(dir.join("forged.json"))
+        .env("CAIRN_DATABASE_URL", &stack.db.url)
+        .output()
+        .expect("cairnctl verify");
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("signature"), "{}", String::from_utf8_lossy(&out.stderr));
+    // History rewritten up to the signed commit: the checkpoint no longer matches, and says where.
+    let commit = checkpoint["commit"].as_i64().expect("commit");
+    let su = stack.db.connect().await;
+    su.batch_execute(&format!(
+        "ALTER TABLE es.commits DISABLE TRIGGER USER; UPDATE es.commits SET chain_hash = sha256(chain_hash) WHERE commit_seq = {commit}; \
+         ALTER TABLE es.commits ENABLE TRIGGER USER;"
+    ))
+    .await
+    .expect("tamper");
+    let bad = verify();
+    assert!(!bad.status.success(), "a rewritten history must fail");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains(&format!("commit {commit}")), "{}", String::from_utf8_lossy(&bad.stderr));
+    stack.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }

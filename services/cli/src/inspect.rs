@@ -38,9 +38,35 @@ fn hex_short(bytes: &[u8]) -> String {
     bytes.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
-pub(crate) async fn verify(settings: &Settings) -> Result<(), BoxError> {
+pub(crate) fn checkpoint_key(path: &std::path::Path) -> Result<(), BoxError> {
+    if !path.exists() {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            options.mode(0o600);
+        }
+        use std::io::Write as _;
+        writeln!(options.open(path)?, "{}", cairn_eventlog::checkpoint::new_key_hex())?;
+    }
+    let key = cairn_eventlog::checkpoint::read_key(path)?;
+    println!("{}", cairn_eventlog::checkpoint::public_key_hex(&key));
+    Ok(())
+}
+
+pub(crate) async fn verify(settings: &Settings, checkpoint: Option<&std::path::Path>, public_key: Option<&str>) -> Result<(), BoxError> {
     let pool = connect::pg_pool(settings)?;
     let client = pool.get().await?;
+    if let Some(path) = checkpoint {
+        let c: cairn_eventlog::checkpoint::Checkpoint = serde_json::from_slice(&std::fs::read(path)?)?;
+        cairn_eventlog::checkpoint::check_signature(&c, public_key).map_err(|e| format!("checkpoint FAILED: {e}"))?;
+        cairn_eventlog::checkpoint::check_against_log(&client, &c).await.map_err(|e| format!("checkpoint FAILED: {e}"))?;
+        println!("checkpoint: OK — commit {} at position {} is as signed on {}", c.commit, c.position, c.time);
+    }
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template("verify [{bar:40}] {pos}/{len} commits {per_sec} eta {eta}")

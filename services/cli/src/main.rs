@@ -46,7 +46,23 @@ enum Command {
     /// Log head, projector checkpoints and lag, relay position, dead letters.
     Status,
     /// Recompute content hashes and the commit chain; exit non-zero naming the first bad commit.
-    Verify,
+    /// With `--checkpoint`, also check a signed checkpoint (as `/audit/checkpoints` serves it) against
+    /// the log: its signature, and that its commit still carries the chain hash it signed.
+    Verify {
+        /// A checkpoint JSON file (from `/audit/checkpoints/latest` or the `cairn.audit.checkpoint` subject).
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// The instance's public key (hex) to check the signature with (default: the key the checkpoint names).
+        #[arg(long)]
+        public_key: Option<String>,
+    },
+    /// Create the Ed25519 key the relay signs log checkpoints with (unless the file exists); print its
+    /// public key.
+    CheckpointKey {
+        /// The key file (hex seed; keep it secret).
+        #[arg(long, default_value = ".local/checkpoint.key")]
+        key_file: PathBuf,
+    },
     /// Print a stream's changes (an Event, organisation, user…) in order, as JSON lines.
     History {
         /// The stream id (an Event's uuid, an organisation's uuid, …).
@@ -92,7 +108,8 @@ async fn main() -> ExitCode {
         Command::Migrate => bootstrap::migrate(&settings).await,
         Command::Bootstrap { key_file } => bootstrap::bootstrap(&settings, &key_file).await,
         Command::Status => inspect::status(&settings).await,
-        Command::Verify => inspect::verify(&settings).await,
+        Command::Verify { checkpoint, public_key } => inspect::verify(&settings, checkpoint.as_deref(), public_key.as_deref()).await,
+        Command::CheckpointKey { key_file } => inspect::checkpoint_key(&key_file),
         Command::History { stream } => inspect::history(&settings, stream).await,
         Command::All => run_all(settings).await,
         Command::Rebuild { projector } => inspect::rebuild(&settings, &projector).await,

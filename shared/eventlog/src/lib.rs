@@ -6,13 +6,15 @@
 //! - [`appender`]: the group-commit writer (one task per process): gap-free positions, expected versions,
 //!   idempotent command ids, the hash chain.
 //! - [`store`]: reads — the head, a stream, the log by position, commits.
-//! - [`hash`]: content hashes and the commit chain; [`verify`] recomputes them.
+//! - [`hash`]: content hashes and the commit chain; [`verify`] recomputes them; [`checkpoint`]: signed
+//!   checkpoints of the chain head (Ed25519), checked later against the log.
 //! - [`subjects`]: the JetStream layout; [`relay`]: PostgreSQL → JetStream.
 //! - [`feed_access`]: per-organisation NATS feed users, their permissions and the users file.
 //! - [`projector`]: the runtime every read model runs in; [`watcher`]: read-your-writes waits.
 //! - [`migrate`]: numbered SQL migrations.
 
 pub mod appender;
+pub mod checkpoint;
 pub mod feed_access;
 pub mod hash;
 pub mod migrate;

@@ -56,6 +56,11 @@ pub struct Settings {
     /// The misp-modules server enrichment queries go to (`CAIRN_MISP_MODULES_URL`, e.g.
     /// `http://127.0.0.1:6666`); MISP's `Plugin.Enrichment_services_url`/`_port` settings override it.
     pub misp_modules_url: Option<String>,
+    /// The Ed25519 key (hex seed file) the relay's notary signs log checkpoints with
+    /// (`CAIRN_CHECKPOINT_KEY_FILE`; none: no checkpoints).
+    pub checkpoint_key_file: Option<PathBuf>,
+    /// Seconds between checkpoints while the log grows (`CAIRN_CHECKPOINT_INTERVAL_SECS`).
+    pub checkpoint_interval_secs: u64,
     /// How long a mutating request waits for the read models to reach its position (`CAIRN_RYW_TIMEOUT_MS`).
     pub read_your_writes_timeout_ms: u64,
     /// Optional metrics listen address for standalone services (`CAIRN_METRICS_ADDR`).
@@ -113,6 +118,8 @@ impl Default for Settings {
             data_dir: PathBuf::from(".local/data"),
             exports_dir: PathBuf::from(".local/exports"),
             misp_modules_url: None,
+            checkpoint_key_file: None,
+            checkpoint_interval_secs: 60,
             read_your_writes_timeout_ms: 5_000,
             metrics_addr: None,
             instance: InstanceSettings::default(),
@@ -208,6 +215,12 @@ impl Settings {
         }
         if let Some(v) = get("CAIRN_MISP_MODULES_URL").filter(|v| !v.trim().is_empty()) {
             self.misp_modules_url = Some(v.trim().trim_end_matches('/').to_string());
+        }
+        if let Some(v) = get("CAIRN_CHECKPOINT_KEY_FILE").filter(|v| !v.trim().is_empty()) {
+            self.checkpoint_key_file = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("CAIRN_CHECKPOINT_INTERVAL_SECS") {
+            self.checkpoint_interval_secs = parse("CAIRN_CHECKPOINT_INTERVAL_SECS", v)?;
         }
         if let Some(v) = get("CAIRN_EXPORTS_DIR") {
             self.exports_dir = PathBuf::from(v);

@@ -7,7 +7,8 @@
 //!   updated record against its previous version;
 //! * `audit/event/{event}` with `version`, `position` or `time` — the Event in MISP JSON as it was then,
 //!   access rules applied for the caller; `audit/diff/{event}` with `from`/`to` versions;
-//! * `audit/verify` — the hash chain recomputed (`cairnctl verify`).
+//! * `audit/verify` — the hash chain recomputed (`cairnctl verify`);
+//! * `audit/checkpoints[/latest]` — the signed checkpoints of the chain head.
 //!
 //! Parameters are named (`/after:100`), query-string or body fields. Access: perm_audit (site admins see
 //! everything; other auditors see their organisation's own actions, and of an Event's history what the
@@ -459,4 +460,23 @@ pub async fn verify(state: &AppState, auth: &Authed, _req: &Request) -> Result<R
     drop(client);
     record(state, auth, "audit/verify", json!({})).await?;
     Ok(json(answer))
+}
+
+/// `GET /audit/checkpoints[/latest]`: the signed checkpoints of the chain head, newest first (`limit`,
+/// default 100), each with its signed text, signature and public key (docs/operations.md explains how
+/// a partner checks one later).
+pub async fn checkpoints(state: &AppState, auth: &Authed, req: &Request) -> Result<Response, ApiError> {
+    may_audit(auth)?;
+    let body = crate::body::parse(&req.body)?;
+    let latest = req.path.args.first().is_some_and(|a| a == "latest");
+    let limit = if latest { 1 } else { int_param(req, &body, "limit")?.unwrap_or(100).clamp(1, MAX_LIMIT) };
+    let client = state.pool.get().await?;
+    let list = cairn_eventlog::checkpoint::list(&client, limit).await.map_err(ApiError::internal)?;
+    drop(client);
+    record(state, auth, "audit/checkpoints", json!({"limit": limit})).await?;
+    if latest {
+        let c = list.into_iter().next().ok_or_else(|| ApiError::NotFound("No checkpoint has been signed (CAIRN_CHECKPOINT_KEY_FILE).".into()))?;
+        return Ok(json(serde_json::to_value(c).map_err(ApiError::internal)?));
+    }
+    Ok(json(json!({"checkpoints": list})))
 }

@@ -46,7 +46,7 @@ fn is_write(req: &Request) -> bool {
     let p = &req.path;
     !matches!(
         p.action.as_str(),
-        "view" | "index" | "log" | "history" | "event" | "diff" | "verify" | "describe_types" | "get_version" | "get_py_misp_version" | "get_setting" | "rest_search" | "search" | "get_raw" | "check_value" | "list_sightings" | "view_event"
+        "view" | "index" | "log" | "history" | "event" | "diff" | "verify" | "checkpoints" | "describe_types" | "get_version" | "get_py_misp_version" | "get_setting" | "rest_search" | "search" | "get_raw" | "check_value" | "list_sightings" | "view_event"
     ) && req.method != Method::GET
         && req.method != Method::HEAD
 }
@@ -66,6 +66,7 @@ pub async fn route(state: &AppState, auth: &Authed, req: &Request) -> Result<Res
         (_, "audit", "event") => audit::event_as_of(state, auth, req).await,
         (_, "audit", "diff") => audit::event_diff(state, auth, req).await,
         (_, "audit", "verify") => audit::verify(state, auth, req).await,
+        (_, "audit", "checkpoints") => audit::checkpoints(state, auth, req).await,
         (_, "servers", "get_version") => servers::get_version(state, auth).await,
         (_, "servers", "get_py_misp_version") => servers::get_pymisp_version(),
         (_, "servers", "get_setting") => servers::get_setting(state, auth, p).await,
