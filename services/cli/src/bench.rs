@@ -91,9 +91,17 @@ pub(crate) struct Scratch {
 
 impl Scratch {
     pub(crate) async fn create(settings: &Settings, pool_size: usize) -> Result<Self, BoxError> {
+        Self::create_named(settings, &format!("cairn_bench_{}", std::process::id()), pool_size).await
+    }
+
+    /// A new, migrated database `name` on the server of `settings` (dropped first if it exists).
+    pub(crate) async fn create_named(settings: &Settings, name: &str, pool_size: usize) -> Result<Self, BoxError> {
+        if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') || name.is_empty() {
+            return Err(format!("database names are lower-case letters, digits and _: {name:?}").into());
+        }
         let mut admin: tokio_postgres::Config = settings.database_url.expose().parse()?;
         admin.dbname("postgres");
-        let name = format!("cairn_bench_{}", std::process::id());
+        let name = name.to_string();
         let (client, conn) = admin.connect(tokio_postgres::NoTls).await?;
         tokio::spawn(conn);
         client.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).await?;

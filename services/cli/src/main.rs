@@ -20,6 +20,7 @@ mod feed_credentials;
 mod feed_subscribe;
 mod freetext;
 mod inspect;
+mod replay;
 
 use cairn_platform::{Settings, Shutdown};
 use clap::{Parser, Subcommand};
@@ -70,10 +71,24 @@ enum Command {
     },
     /// Run every service (api, relay, indexer, correlator, exporter) in this process.
     All,
-    /// Rebuild a read model from the log into fresh tables, then switch to them atomically.
+    /// Rebuild read models from the log. `correlator`: into fresh tables, then switch to them
+    /// atomically. `indexer`: replayed from zero in a scratch database and compared table by table with
+    /// the live read models. `all`: both.
     Rebuild {
-        /// Which read model: `correlator`.
+        /// `correlator`, `indexer` or `all`.
         projector: String,
+        /// Keep the indexer's scratch database (for inspection).
+        #[arg(long)]
+        keep: bool,
+    },
+    /// Materialise the platform as of a log position or an RFC 3339 time into a new read-only database.
+    Replay {
+        /// A log position, or a time (`2026-11-29T12:00:00Z`).
+        #[arg(long)]
+        until: String,
+        /// The database to create (default `cairn_asof_<position>`).
+        #[arg(long)]
+        database: Option<String>,
     },
     /// Find indicators in text on standard input; print them as a JSON array of {"value", "type", …}.
     Freetext {
@@ -112,7 +127,15 @@ async fn main() -> ExitCode {
         Command::CheckpointKey { key_file } => inspect::checkpoint_key(&key_file),
         Command::History { stream } => inspect::history(&settings, stream).await,
         Command::All => run_all(settings).await,
-        Command::Rebuild { projector } => inspect::rebuild(&settings, &projector).await,
+        Command::Rebuild { projector, keep } => match projector.as_str() {
+            "indexer" => replay::rebuild_indexer(&settings, keep).await,
+            "all" => match replay::rebuild_indexer(&settings, keep).await {
+                Ok(()) => inspect::rebuild(&settings, "correlator").await,
+                Err(e) => Err(e),
+            },
+            other => inspect::rebuild(&settings, other).await,
+        },
+        Command::Replay { until, database } => replay::replay_until(&settings, &until, database).await,
         Command::Freetext { compat } => freetext::run(&settings.data_dir, compat),
         Command::Bench { which } => bench::run(&settings, which).await,
         Command::FeedCredentials(args) => feed_credentials::run(&settings, args).await,
