@@ -358,6 +358,7 @@ async fn check(stack: &Stack, world: &World, oracle: &mut Oracle) {
                 oracle.compare_one("events/view answers 404 when hidden", who, *id, true, status == 404);
             }
         }
+        audit_paths(stack, world, oracle, u, &v, &visible_events, &visible_attributes, &visible_objects).await;
         for id in &all_attributes {
             let (status, _, _) = get(stack, &u.key, Method::GET, &format!("/attributes/view/{id}"), None).await;
             oracle.compare_one("attributes/view", who, *id, visible_attributes.contains(id), status == 200);
@@ -368,6 +369,66 @@ async fn check(stack: &Stack, world: &World, oracle: &mut Oracle) {
         }
     }
     exporter_paths(stack, world, oracle).await;
+}
+
+/// The audit trail: an Event as of now, projected from its changes (`replay:1`), shows exactly what
+/// `events/view` shows; an Event's history exists only for those who may see the Event, and never names
+/// an attribute they may not see (access never changes in this world, so "visible at the time" is
+/// "visible", deletion aside).
+#[allow(clippy::too_many_arguments)]
+async fn audit_paths(
+    stack: &Stack,
+    world: &World,
+    oracle: &mut Oracle,
+    u: &User,
+    v: &Viewer,
+    visible_events: &BTreeSet<i64>,
+    visible_attributes: &BTreeSet<i64>,
+    visible_objects: &BTreeSet<i64>,
+) {
+    let who = &u.label;
+    let all_attributes: BTreeSet<i64> = world.attributes.keys().copied().collect();
+    let ever_visible: BTreeSet<i64> = all_attributes
+        .iter()
+        .copied()
+        .filter(|id| {
+            let a = &world.attributes[id];
+            let object = a.object_id.map(|o| world.objects[&o].access);
+            acl::attribute_visible(v, &world.events[&a.event_id].access, &a.access, object.as_ref(), &world.settings)
+        })
+        .collect();
+    for id in world.events.keys() {
+        let (status, body, _) = get(stack, &u.key, Method::GET, &format!("/audit/event/{id}/replay:1"), None).await;
+        oracle.compare_one("audit/event (replayed)", who, *id, visible_events.contains(id), status == 200);
+        if status == 200 {
+            let (a, o) = event_parts(&body["Event"]);
+            let event_attributes: BTreeSet<i64> = all_attributes.iter().copied().filter(|x| world.attributes[x].event_id == *id).collect();
+            let expected: BTreeSet<i64> = event_attributes.intersection(visible_attributes).copied().collect();
+            oracle.compare("audit/event attributes", who, &event_attributes, &expected, &a);
+            let event_objects: BTreeSet<i64> = world.objects.iter().filter(|(_, x)| x.event_id == *id).map(|(x, _)| *x).collect();
+            let expected: BTreeSet<i64> = event_objects.intersection(visible_objects).copied().collect();
+            oracle.compare("audit/event objects", who, &event_objects, &expected, &o);
+        }
+        let (status, history, _) = get(stack, &u.key, Method::GET, &format!("/audit/history/{id}"), None).await;
+        oracle.compare_one("audit/history", who, *id, visible_events.contains(id), status == 200);
+        let mut named = BTreeSet::new();
+        for c in history["changes"].as_array().into_iter().flatten() {
+            let p = &c["payload"];
+            if c["change_type"].as_str().is_some_and(|t| t.starts_with("attribute.")) {
+                for key in ["id", "attribute_id"] {
+                    if let Some(x) = p[key].as_i64().filter(|x| all_attributes.contains(x)) {
+                        named.insert(x);
+                    }
+                }
+            }
+        }
+        let event_attributes: BTreeSet<i64> = all_attributes.iter().copied().filter(|x| world.attributes[x].event_id == *id).collect();
+        for x in &event_attributes {
+            if named.contains(x) {
+                oracle.compare_one("audit/history names only visible attributes", who, *x, true, ever_visible.contains(x));
+            }
+        }
+    }
 }
 
 /// Attribute ids (top level and in Objects) of Event documents.

@@ -242,6 +242,11 @@ async fn measure(scratch: &Scratch, client: &deadpool_postgres::Object, appender
         over.first().map_or(0, |o| o.1)
     );
 
+    // 2b. The indexer (Events, attributes, tags… as the API reads them) replayed from zero over the same
+    //     log, as `cairnctl rebuild indexer` and `cairnctl replay` do.
+    let indexer_rate = crate::replay::replay(scratch, cairn_indexer::Indexer, head).await?;
+    println!("| indexer replayed from zero ({head} changes) | {:.1} s | {indexer_rate:.0} changes/s |", head as f64 / indexer_rate);
+
     // 3. Incremental: single attribute changes, each its own commit (the change and the Event's
     //    touch, as `attributes/add|edit|delete` write them), then one step of the live projector
     //    runtime (read the log, apply, move the checkpoint, commit).

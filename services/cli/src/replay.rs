@@ -46,7 +46,7 @@ async fn copy_log(live: &tokio_postgres::Transaction<'_>, scratch: &Scratch, unt
 }
 
 /// Runs `projector` on the scratch database until it has applied `until`; returns changes/s.
-async fn replay<P: Projector + Clone + Send + Sync + 'static>(scratch: &Scratch, projector: P, until: i64) -> Result<f64, BoxError> {
+pub(crate) async fn replay<P: Projector + Clone + Send + Sync + 'static>(scratch: &Scratch, projector: P, until: i64) -> Result<f64, BoxError> {
     let name = projector.name().to_string();
     let options = Options { batch_size: 5_000, catchup_threshold: 0, ..Options::default() };
     let mut runtime = Runtime::new(projector, scratch.pool.clone(), None, options).await?;

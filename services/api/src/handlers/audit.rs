@@ -235,12 +235,18 @@ pub async fn history(state: &AppState, auth: &Authed, req: &Request) -> Result<R
     if stream_type == stream::EVENT {
         let viewer = support::viewer(state, auth).await?;
         let settings = support::access_settings(state).await?;
+        let decoded: Vec<Change> = changes
+            .iter()
+            .map(|c| Change::from_record(&c.change_type, c.schema_version, &c.payload).map_err(ApiError::internal))
+            .collect::<Result<_, _>>()?;
+        let now = decoded.iter().fold(EventState::default(), event::evolve);
         let mut folded = EventState::default();
-        for c in &changes {
-            let change = Change::from_record(&c.change_type, c.schema_version, &c.payload).map_err(ApiError::internal)?;
-            let next = event::evolve(folded.clone(), &change);
+        for (c, change) in changes.iter().zip(&decoded) {
+            let next = event::evolve(folded.clone(), change);
             let diff = differ.diff(c);
-            if own(c) || event::audit::change_visible(&viewer, &settings, &folded, &next, &change) {
+            // Judged by the access rule only (not "my organisation did it"), then and now: an Event's
+            // content stays with those who may see it, whoever wrote it.
+            if event::audit::change_visible(&viewer, &settings, &folded, &next, change) && event::audit::change_visible_now(&viewer, &settings, &now, change) {
                 lines.push(line(c, diff));
             }
             folded = next;
@@ -278,12 +284,23 @@ async fn event_point(state: &AppState, uuid: Uuid, version: Option<i64>, positio
     row.map(|r| r.get::<_, i64>(0)).ok_or_else(not_yet)
 }
 
-/// An Event's stream from a path argument (id of a live Event, or the uuid of any).
-async fn event_stream(state: &AppState, key: &str) -> Result<Uuid, ApiError> {
-    match stream_of(state, key).await {
-        Ok((uuid, t)) if t == stream::EVENT => Ok(uuid),
-        _ => Err(super::events::invalid_event()),
+/// An Event's stream from a path argument (id of a live Event, or the uuid of any), if the Event as it
+/// is now (deleted or not) is visible to the caller: its past is not shown to those who may not see it
+/// today.
+async fn event_stream(state: &AppState, auth: &Authed, key: &str) -> Result<Uuid, ApiError> {
+    let uuid = match stream_of(state, key).await {
+        Ok((uuid, t)) if t == stream::EVENT => uuid,
+        _ => return Err(super::events::invalid_event()),
+    };
+    if !auth.is_site_admin() {
+        let (now, _) = commands::load(state, uuid, event::evolve).await?;
+        let viewer = support::viewer(state, auth).await?;
+        let settings = support::access_settings(state).await?;
+        if !now.access().is_some_and(|a| cairn_domain::acl::event_visible(&viewer, &a, &settings)) {
+            return Err(super::events::invalid_event());
+        }
     }
+    Ok(uuid)
 }
 
 /// Read-model tables holding an Event's rows (by `event_id`), emptied and rebuilt inside the as-of
@@ -305,7 +322,7 @@ const EVENT_TABLES: [&str; 10] = [
 /// its sightings') are projected by the indexer — the code that builds the live view — inside a
 /// transaction that is rolled back, and rendered by the live view's renderer. The two can therefore
 /// not disagree; other readers never see the temporary rows.
-pub async fn as_of_view(state: &AppState, auth: &Authed, uuid: Uuid, until: i64) -> Result<Value, ApiError> {
+pub async fn as_of_view(state: &AppState, auth: &Authed, uuid: Uuid, until: i64, force_replay: bool) -> Result<Value, ApiError> {
     let started = std::time::Instant::now();
     let streams = [uuid, stream::sightings_stream(uuid)];
     let viewer = support::viewer(state, auth).await?;
@@ -322,7 +339,7 @@ pub async fn as_of_view(state: &AppState, auth: &Authed, uuid: Uuid, until: i64)
         )
         .await?;
     let (last, indexed): (Option<i64>, Option<i64>) = (row.get(0), row.get(1));
-    if let (Some(last), Some(indexed)) = (last, indexed) {
+    if let (Some(last), Some(indexed), false) = (last, indexed, force_replay) {
         if last <= until && indexed >= last {
             let view = match render::find_event(&client, &uuid.to_string()).await? {
                 Some(row) => render::event_json(&client, &viewer, &settings, &row, &options).await?,
@@ -368,12 +385,14 @@ pub async fn as_of_view(state: &AppState, auth: &Authed, uuid: Uuid, until: i64)
 pub async fn event_as_of(state: &AppState, auth: &Authed, req: &Request) -> Result<Response, ApiError> {
     may_audit(auth)?;
     let body = crate::body::parse(&req.body)?;
-    let uuid = event_stream(state, req.path.args.first().ok_or_else(super::events::invalid_event)?).await?;
+    let uuid = event_stream(state, auth, req.path.args.first().ok_or_else(super::events::invalid_event)?).await?;
     let version = int_param(req, &body, "version")?;
     let position = int_param(req, &body, "position")?;
     let time = time_param(req, &body, "time")?;
     let until = event_point(state, uuid, version, position, time).await?;
-    let mut view = as_of_view(state, auth, uuid, until).await?;
+    // `replay: 1` always projects the changes (never the live read model): for checks of that path.
+    let force = param(req, &body, "replay").is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
+    let mut view = as_of_view(state, auth, uuid, until, force).await?;
     view["as_of"] = json!({"position": until, "version": version});
     record(state, auth, "audit/event", json!({"event": uuid, "position": until})).await?;
     Ok(json(view))
@@ -435,12 +454,12 @@ pub fn view_diff(before: &Value, after: &Value) -> Value {
 pub async fn event_diff(state: &AppState, auth: &Authed, req: &Request) -> Result<Response, ApiError> {
     may_audit(auth)?;
     let body = crate::body::parse(&req.body)?;
-    let uuid = event_stream(state, req.path.args.first().ok_or_else(super::events::invalid_event)?).await?;
+    let uuid = event_stream(state, auth, req.path.args.first().ok_or_else(super::events::invalid_event)?).await?;
     let from = int_param(req, &body, "from")?.ok_or_else(|| ApiError::BadRequest("from (a stream version) is required.".into()))?;
     let to = int_param(req, &body, "to")?;
     let (p_from, p_to) = (event_point(state, uuid, Some(from), None, None).await?, event_point(state, uuid, to, None, None).await?);
-    let before = as_of_view(state, auth, uuid, p_from).await?;
-    let after = as_of_view(state, auth, uuid, p_to).await?;
+    let before = as_of_view(state, auth, uuid, p_from, false).await?;
+    let after = as_of_view(state, auth, uuid, p_to, false).await?;
     record(state, auth, "audit/diff", json!({"event": uuid, "from": p_from, "to": p_to})).await?;
     Ok(json(json!({"from": {"version": from, "position": p_from}, "to": {"version": to, "position": p_to}, "diff": view_diff(&before, &after)})))
 }

@@ -1,8 +1,9 @@
 //! Which changes of an Event's history a viewer may read. Each change is judged by the one access rule
-//! ([`crate::acl`]) on the Event as it was when the change happened: on the state right after it, or —
-//! for a change that removes what it concerns — right before it. A change never shows more than the
-//! element it is about: an org-only attribute's history stays with its organisation even inside a
-//! community Event, and a private Event's history stays private after it is shared.
+//! ([`crate::acl`]) twice: on the Event as it was when the change happened (right after it, or — for a
+//! change that removes what it concerns — right before it), and on the Event as it is now. A change
+//! never shows more than the element it is about: an org-only attribute's history stays with its
+//! organisation even inside a community Event; a private Event's history stays private after it is
+//! shared; and what was shared once but is private now stays private.
 
 use super::model::Object;
 use super::state::EventState;
@@ -69,6 +70,36 @@ pub fn change_visible(viewer: &Viewer, settings: &AccessSettings, before: &Event
     }
 }
 
+/// The element a change concerns, if it is an attribute or an Object.
+fn element(change: &Change) -> Option<(bool, i64)> {
+    match change {
+        Change::AttributeAdded(a) | Change::AttributeUpdated(a) => Some((true, a.id)),
+        Change::AttributeRestored { id, .. } | Change::AttributeDeleted { id, .. } => Some((true, *id)),
+        Change::AttributeTagged { attribute_id, .. } | Change::AttributeUntagged { attribute_id, .. } => Some((true, *attribute_id)),
+        Change::ObjectAdded(o) | Change::ObjectUpdated(o) => Some((false, o.id)),
+        Change::ObjectDeleted { id, .. } => Some((false, *id)),
+        Change::ReferenceAdded(r) => Some((false, r.object_id)),
+        _ => None,
+    }
+}
+
+/// May `viewer` still read `change` today: the Event as it is `now` must be visible to them, and so must
+/// the attribute or Object the change is about, if it still exists. Audit answers require both this
+/// and [`change_visible`]: what was shared once but is private now stays private.
+pub fn change_visible_now(viewer: &Viewer, settings: &AccessSettings, now: &EventState, change: &Change) -> bool {
+    if viewer.site_admin {
+        return true;
+    }
+    if !event(viewer, now, settings) {
+        return false;
+    }
+    match element(change) {
+        Some((true, id)) if now.attributes.contains_key(&id) => attribute(viewer, now, id, settings),
+        Some((false, id)) if now.objects.contains_key(&id) => object(viewer, now, id, settings),
+        _ => true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +149,16 @@ mod tests {
         assert_eq!(visible(&viewer(1), &changes), [true, true, true], "the owner sees everything");
         assert_eq!(visible(&viewer(2), &changes), [false, false, true], "another org only what happened once it could see");
         assert_eq!(visible(&Viewer { site_admin: true, ..viewer(3) }, &changes), [true, true, true]);
+    }
+
+    #[test]
+    fn what_was_shared_once_but_is_private_now_stays_private() {
+        let changes = [Change::EventCreated(meta(1)), Change::AttributeAdded(attribute(1, 5)), Change::EventUpdated(meta(0))];
+        let settings = AccessSettings::default();
+        let now = changes.iter().fold(EventState::default(), evolve);
+        assert_eq!(visible(&viewer(2), &changes), [true, true, false], "visible at the time");
+        assert!(changes.iter().all(|c| !change_visible_now(&viewer(2), &settings, &now, c)), "but not any more");
+        assert!(changes.iter().all(|c| change_visible_now(&viewer(1), &settings, &now, c)));
     }
 
     #[test]
