@@ -47,6 +47,10 @@ pub enum ApiError {
     /// A service Cairn called did not answer in time — 504.
     #[error("{0}")]
     GatewayTimeout(String),
+    /// Throttled (failed authentications from the address, or the role's rate limit) — 429 with
+    /// `Retry-After: retry_after` seconds.
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after: u64 },
     /// A retryable outage (database, appender) — 503.
     #[error("{0}")]
     Unavailable(String),
@@ -70,6 +74,7 @@ impl ApiError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -108,9 +113,14 @@ impl ApiError {
 
     pub fn into_misp_response(self, url: &str) -> Response {
         let status = self.status();
+        let retry_after = match &self {
+            Self::TooManyRequests { retry_after, .. } => Some(*retry_after),
+            Self::Unavailable(_) => Some(1),
+            _ => None,
+        };
         let mut response = (status, axum::Json(self.body(url))).into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        if let Some(secs) = retry_after.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
+            response.headers_mut().insert(header::RETRY_AFTER, secs);
         }
         response
     }

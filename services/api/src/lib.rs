@@ -36,6 +36,7 @@ pub mod render;
 pub mod search;
 pub mod sg_cache;
 pub mod state;
+pub mod throttle;
 pub mod warninglists;
 
 use axum::Router;
@@ -119,7 +120,14 @@ async fn metrics(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
-async fn misp_route(State(state): State<AppState>, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
+async fn misp_route(
+    State(state): State<AppState>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let url = uri.path().to_string();
     let Some(mut path) = dispatch::parse(&url) else {
         return ApiError::NotFound("The requested address was not found on this server.".into()).into_misp_response(&url);
@@ -135,10 +143,30 @@ async fn misp_route(State(state): State<AppState>, method: Method, uri: Uri, hea
                 .into_misp_response(&url);
         }
     };
+    // Failed authentications are throttled per client address, before any key is looked at.
+    let ip = peer.map_or(std::net::IpAddr::from([0, 0, 0, 0]), |p| p.0.0.ip());
+    let limit = state.settings.auth_failures_per_minute;
+    if let Some(wait) = state.throttle.auth_blocked(ip, limit) {
+        let message = "Too many failed authentication attempts from this address; retry later.".to_string();
+        return ApiError::TooManyRequests { message, retry_after: wait }.into_misp_response(&url);
+    }
     let auth = match auth::authenticate(&state, &headers).await {
         Ok(a) => a,
-        Err(e) => return e.into_misp_response(&url),
+        Err(e) => {
+            if matches!(&e, ApiError::Forbidden(m) if m == error::AUTH_FAILED) {
+                let n = state.throttle.auth_failed(ip);
+                tracing::warn!(%ip, failures_this_minute = n, path = %url, "authentication failed");
+            }
+            return e.into_misp_response(&url);
+        }
     };
+    // MISP's per-role rate limit (requests per user per 15 minutes).
+    if auth.role.enforce_rate_limit && !auth.is_site_admin() {
+        if let Some(wait) = state.throttle.request(auth.user.id, auth.role.rate_limit_count.max(0) as u64) {
+            let message = format!("Rate limit exceeded: {} requests per 15 minutes for this role.", auth.role.rate_limit_count);
+            return ApiError::TooManyRequests { message, retry_after: wait }.into_misp_response(&url);
+        }
+    }
     let request = handlers::Request { method, path, body, headers, url: url.clone() };
     match handlers::route(&state, &auth, &request).await {
         Ok(response) => response,
@@ -166,7 +194,9 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), BoxError>
         }
     });
     tracing::info!(addr = %settings.http_addr, "API listening");
-    axum::serve(listener, router(state)).with_graceful_shutdown(async move { shutdown.wait().await }).await?;
+    axum::serve(listener, router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(async move { shutdown.wait().await })
+        .await?;
     Ok(())
 }
 

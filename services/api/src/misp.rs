@@ -84,8 +84,8 @@ pub fn role(r: &Role, default_role_id: i64) -> Value {
     m.insert("memory_limit".into(), json!(""));
     m.insert("max_execution_time".into(), json!(""));
     m.insert("restricted_to_site_admin".into(), json!(r.restricted_to_site_admin));
-    m.insert("enforce_rate_limit".into(), json!(false));
-    m.insert("rate_limit_count".into(), json!("0"));
+    m.insert("enforce_rate_limit".into(), json!(r.enforce_rate_limit));
+    m.insert("rate_limit_count".into(), json!(r.rate_limit_count.to_string()));
     m.insert("permission".into(), json!(r.permission().to_string()));
     m.insert("permission_description".into(), json!(r.permission_description()));
     Value::Object(m)

@@ -49,6 +49,8 @@ pub struct AppState {
     pub sharing_groups: Arc<crate::sg_cache::SharingGroupCache>,
     /// Id blocks per sequence (see [`crate::commands::IdBlocks`]).
     pub ids: Arc<crate::commands::IdBlocks>,
+    /// Failed-authentication and rate-limit counters (see [`crate::throttle`]).
+    pub throttle: Arc<crate::throttle::Throttle>,
 }
 
 impl AppState {
@@ -72,6 +74,7 @@ impl AppState {
             instance: Arc::default(),
             sharing_groups: Arc::default(),
             ids: Arc::default(),
+            throttle: Arc::default(),
         }
     }
 }

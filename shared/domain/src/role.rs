@@ -34,6 +34,11 @@ pub struct Role {
     pub perm_analyst_data: bool,
     pub perm_skip_otp: bool,
     pub restricted_to_site_admin: bool,
+    /// MISP's per-user rate limit: at most `rate_limit_count` requests per 15 minutes.
+    #[serde(default)]
+    pub enforce_rate_limit: bool,
+    #[serde(default)]
+    pub rate_limit_count: i64,
 }
 
 /// The permission flags by name, in MISP's order (for rendering and for `perm_*` lookups).
@@ -97,6 +102,8 @@ impl Role {
             perm_analyst_data: false,
             perm_skip_otp: false,
             restricted_to_site_admin: false,
+            enforce_rate_limit: false,
+            rate_limit_count: 0,
         }
     }
 

@@ -61,6 +61,9 @@ pub struct Settings {
     pub checkpoint_key_file: Option<PathBuf>,
     /// Seconds between checkpoints while the log grows (`CAIRN_CHECKPOINT_INTERVAL_SECS`).
     pub checkpoint_interval_secs: u64,
+    /// Failed authentications per client address per minute before its requests answer 429
+    /// (`CAIRN_AUTH_FAILURES_PER_MINUTE`; 0: no limit).
+    pub auth_failures_per_minute: u64,
     /// How long a mutating request waits for the read models to reach its position (`CAIRN_RYW_TIMEOUT_MS`).
     pub read_your_writes_timeout_ms: u64,
     /// Optional metrics listen address for standalone services (`CAIRN_METRICS_ADDR`).
@@ -120,6 +123,7 @@ impl Default for Settings {
             misp_modules_url: None,
             checkpoint_key_file: None,
             checkpoint_interval_secs: 60,
+            auth_failures_per_minute: 30,
             read_your_writes_timeout_ms: 5_000,
             metrics_addr: None,
             instance: InstanceSettings::default(),
@@ -221,6 +225,9 @@ impl Settings {
         }
         if let Some(v) = get("CAIRN_CHECKPOINT_INTERVAL_SECS") {
             self.checkpoint_interval_secs = parse("CAIRN_CHECKPOINT_INTERVAL_SECS", v)?;
+        }
+        if let Some(v) = get("CAIRN_AUTH_FAILURES_PER_MINUTE") {
+            self.auth_failures_per_minute = parse("CAIRN_AUTH_FAILURES_PER_MINUTE", v)?;
         }
         if let Some(v) = get("CAIRN_EXPORTS_DIR") {
             self.exports_dir = PathBuf::from(v);

@@ -435,6 +435,12 @@ fn role_from(v: &Value, mut role: Role) -> Role {
             role.set_flag(f, b);
         }
     }
+    if let Some(b) = flag(v.get("enforce_rate_limit")) {
+        role.enforce_rate_limit = b;
+    }
+    if let Some(n) = int(v.get("rate_limit_count")) {
+        role.rate_limit_count = n.max(0);
+    }
     if let Some(b) = flag(v.get("restricted_to_site_admin")) {
         role.restricted_to_site_admin = b;
     }

@@ -1,0 +1,62 @@
+//! Throttling: an address that keeps failing to authenticate is answered 429 (even with a valid key)
+//! for the rest of the minute; a role with MISP's rate limit gets 429 past its count. Both are JSON with
+//! Retry-After, and write nothing.
+
+use cairn_tests::stack::Stack;
+use serde_json::{Value, json};
+
+async fn call(stack: &Stack, key: &str) -> (u16, Option<String>, Value) {
+    let r = stack.request(reqwest::Method::GET, "/events/index", key).send().await.expect("request");
+    let status = r.status().as_u16();
+    let retry = r.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(String::from);
+    (status, retry, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn repeated_authentication_failures_are_throttled_per_address() {
+    let stack = Stack::start_with(|s| s.auth_failures_per_minute = 5).await;
+    let head = stack.head_position().await;
+    let wrong = "B".repeat(40);
+    for _ in 0..5 {
+        let (status, _, body) = call(&stack, &wrong).await;
+        assert_eq!(status, 403, "{body}");
+    }
+    // The limit is reached: every request from this address waits, a valid key included.
+    for key in [wrong.as_str(), stack.admin_key.as_str()] {
+        let (status, retry, body) = call(&stack, key).await;
+        assert_eq!(status, 429, "{body}");
+        assert!(retry.and_then(|r| r.parse::<u64>().ok()).is_some_and(|s| (1..=60).contains(&s)));
+        assert!(body["message"].as_str().is_some_and(|m| m.contains("Too many failed authentication attempts")), "{body}");
+    }
+    assert_eq!(stack.head_position().await, head, "throttled requests write nothing");
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_role_with_a_rate_limit_gets_429_past_its_count() {
+    let stack = Stack::start().await;
+    let (status, role) = stack
+        .post("/admin/roles/add", &json!({"Role": {"name": "Limited", "permission": 1, "perm_audit": true, "enforce_rate_limit": true, "rate_limit_count": 3}}))
+        .await;
+    assert_eq!(status, 200, "{role}");
+    assert_eq!((role["Role"]["enforce_rate_limit"].clone(), role["Role"]["rate_limit_count"].clone()), (json!(true), json!("3")));
+    let (org, _) = stack.org_user("CERT-Limited", "first@l.test", 3).await;
+    let (status, u) = stack.post("/admin/users/add", &json!({"email": "limited@l.test", "org_id": org, "role_id": role["Role"]["id"]})).await;
+    assert_eq!(status, 200, "{u}");
+    let key = u["User"]["authkey"].as_str().expect("key").to_string();
+    for _ in 0..3 {
+        let (status, _, body) = call(&stack, &key).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let head = stack.head_position().await;
+    let (status, retry, body) = call(&stack, &key).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(retry.and_then(|r| r.parse::<u64>().ok()).is_some_and(|s| s > 0 && s <= 900));
+    let r = stack.post_as(&key, "/events/add", &json!({"info": "over the limit"})).await;
+    assert_eq!(r.0, 429, "{}", r.1);
+    assert_eq!(stack.head_position().await, head, "a throttled write writes nothing");
+    // Other users are not affected.
+    let (status, _, _) = call(&stack, &stack.admin_key.clone()).await;
+    assert_eq!(status, 200);
+    stack.stop().await;
+}
