@@ -257,3 +257,20 @@ async fn bad_searches_are_json_4xx_and_write_nothing() {
     assert_eq!(stack.head_position().await, head, "searches never write");
     stack.stop().await;
 }
+
+/// Found by the property tests (services/api/src/properties.rs): time filters whose relative span ends
+/// in a multi-byte character, or overflows, crashed the request (500). They are 200s that match nothing.
+#[tokio::test]
+async fn hostile_time_filters_answer_and_never_crash() {
+    let stack = Stack::start().await;
+    let key = stack.admin_key.clone();
+    for filter in [json!({"last": "5Ê"}), json!({"timestamp": "9223372036854775807w"}), json!({"publish_timestamp": ["1d", "99999999999999999999d"]}),
+                   json!({"from": "-9223372036854775808"}), json!({"attribute_timestamp": "Ê"})] {
+        for path in ["/attributes/restSearch", "/events/restSearch"] {
+            let (status, body, _) = raw(&stack, &key, Method::POST, path, Some(filter.clone())).await;
+            assert!(status < 500, "{path} {filter}: {status} {body}");
+            assert!(serde_json::from_str::<Value>(&body).is_ok(), "{path} {filter}: {body}");
+        }
+    }
+    stack.stop().await;
+}

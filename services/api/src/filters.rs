@@ -76,17 +76,17 @@ pub fn terms(v: Option<&Value>) -> Terms {
 /// Seconds for a relative span like `5s`, `4m`, `1h`, `7d`, `2w`.
 pub fn relative_seconds(s: &str) -> Option<i64> {
     let s = s.trim();
-    let (number, unit) = s.split_at(s.len().checked_sub(1)?);
-    let n: i64 = number.trim().parse().ok()?;
+    let unit = s.chars().last()?;
+    let n: i64 = s[..s.len() - unit.len_utf8()].trim().parse().ok()?;
     let factor = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3_600,
-        "d" => 86_400,
-        "w" => 604_800,
+        's' => 1,
+        'm' => 60,
+        'h' => 3_600,
+        'd' => 86_400,
+        'w' => 604_800,
         _ => return None,
     };
-    Some(n * factor)
+    n.checked_mul(factor)
 }
 
 /// One point in time: epoch seconds, a relative span back from `now`, or a date/time text.
@@ -99,7 +99,7 @@ pub fn time_point(v: &Value, now: i64) -> Option<i64> {
                 return Some(f as i64);
             }
             if let Some(delta) = relative_seconds(s) {
-                return Some(now - delta);
+                return now.checked_sub(delta);
             }
             crate::input::parse_time_micros(s).map(|m| m.div_euclid(1_000_000))
         }
@@ -185,6 +185,16 @@ impl Sql {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn relative_spans_never_panic_on_hostile_text() {
+        // Found by the property tests: a multi-byte last character, and spans beyond i64.
+        assert_eq!(relative_seconds("5Ê"), None);
+        assert_eq!(relative_seconds("Ê"), None);
+        assert_eq!(relative_seconds("99999999999999999w"), None);
+        assert_eq!(relative_seconds("2w"), Some(1_209_600));
+        assert_eq!(time_point(&json!("9223372036854775807s"), -10), None, "now - span overflows");
+    }
 
     #[test]
     fn every_filter_form_parses() {

@@ -37,6 +37,8 @@ pub mod search;
 pub mod sg_cache;
 pub mod state;
 pub mod throttle;
+#[cfg(test)]
+mod properties;
 pub mod warninglists;
 
 use axum::Router;

@@ -105,7 +105,8 @@ const FILENAME_PEHASH: &str = "The input doesn't match the expected filename|sha
 pub fn normalise(t: &str, raw: &str) -> Result<Normalised, ValueError> {
     let (modify, check) = rule(t);
     let value = modify.apply(&refang_for_type(t, php_trim(raw)));
-    if php_trim(&value).is_empty() {
+    // Blank by any definition, Unicode spaces included (MISP's PHP trim keeps a lone U+00A0 as a value).
+    if php_trim(&value).is_empty() || value.trim().is_empty() {
         return Err(err(EMPTY));
     }
     if value.contains('\0') {
@@ -119,6 +120,10 @@ pub fn normalise(t: &str, raw: &str) -> Result<Normalised, ValueError> {
             Some((a, b)) if !b.contains('|') => {
                 if is_control_only(a) || is_control_only(b) {
                     return Err(err(CONTROL));
+                }
+                // The first half names the thing (a file, a domain, a key): never empty.
+                if a.trim().is_empty() {
+                    return Err(err(COMPOSITE));
                 }
                 (a.to_string(), b.to_string())
             }
@@ -1510,6 +1515,8 @@ mod tests {
             ("regkey|value", "HKLM\\Run"),
             ("regkey|value", "HKLM\\Run|a|b"),
             ("malware-sample", "evil.exe"),
+            ("malware-sample", "|"),
+            ("filename|md5", &format!(" |{}", hex(32))),
             ("domain|ip", "evil.example"),
         ] {
             assert_eq!(refused(t, raw), COMPOSITE, "{t} {raw}");

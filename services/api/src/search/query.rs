@@ -41,11 +41,11 @@ fn time_condition(sql: &mut Sql, column: &str, v: Option<&Value>, now: i64, scal
         Some((None, None)) | None => sql.and("FALSE".into()),
         Some((from, to)) => {
             if let Some(f) = from {
-                let ph = sql.param(f * scale);
+                let ph = sql.param(f.saturating_mul(scale));
                 sql.and(format!("{column} >= {ph}"));
             }
             if let Some(t) = to {
-                let ph = sql.param(t * scale);
+                let ph = sql.param(t.saturating_mul(scale));
                 sql.and(format!("{column} <= {ph}"));
             }
         }
@@ -59,7 +59,7 @@ fn date_point(v: &Value, now: i64) -> Option<chrono::NaiveDate> {
         Value::String(s) => {
             let s = s.trim();
             chrono::NaiveDate::parse_from_str(s.get(..10).unwrap_or(s), "%Y-%m-%d").ok().or_else(|| {
-                let secs = s.parse::<f64>().ok().map(|f| f as i64).or_else(|| filters::relative_seconds(s).map(|d| now - d))?;
+                let secs = s.parse::<f64>().ok().map(|f| f as i64).or_else(|| filters::relative_seconds(s).and_then(|d| now.checked_sub(d)))?;
                 chrono::DateTime::from_timestamp(secs, 0).map(|t| t.date_naive())
             })
         }
