@@ -61,6 +61,9 @@ async fn exercise_3_the_phishing_template_fills_an_event_in_one_commit() {
     let url = element_id(&view, "Malicious url");
     let subject = element_id(&view, "E-mail subject");
     let source_ip = element_id(&view, "Source IP");
+    // A fresh instance numbers the seed template and its elements as MISP does (`value_1` is the From
+    // address in MISP's form too).
+    assert_eq!((template_id.as_str(), from.as_str(), url.as_str(), subject.as_str(), source_ip.as_str()), ("1", "1", "2", "4", "7"));
 
     // A missing mandatory element is refused, naming it, and nothing is written.
     let head = stack.head_position().await;

@@ -213,6 +213,11 @@ async fn seed_template_writes(settings: &Settings, client: &deadpool_postgres::O
     let admin_role = default_role(1).ok_or("the admin role is missing")?;
     let actor = Actor { org_id, ..Actor::system("cli:bootstrap") };
     let seeds: Vec<serde_json::Value> = serde_json::from_str(SEED_TEMPLATES)?;
+    // On a fresh instance the elements keep MISP's own ids (`value_1` is "From address" as in MISP), and
+    // the sequence moves past them; otherwise they get new ids.
+    let seed_ids: Vec<i64> = seeds.iter().flat_map(|t| t["elements"].as_array().cloned().unwrap_or_default()).filter_map(|e| e["id"].as_i64()).collect();
+    let last: i64 = client.query_one("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM ids.template_element", &[]).await?.get(0);
+    let keep_ids = !seed_ids.is_empty() && seed_ids.iter().all(|id| *id > last);
     let mut writes = Vec::new();
     for seed in seeds {
         let name = seed["name"].as_str().ok_or("seed template without a name")?.to_string();
@@ -223,7 +228,9 @@ async fn seed_template_writes(settings: &Settings, client: &deadpool_postgres::O
         let mut elements = Vec::new();
         for e in seed["elements"].as_array().cloned().unwrap_or_default() {
             let mut e = e;
-            e["id"] = next_id(client, "template_element").await?.into();
+            if !(keep_ids && e["id"].is_i64()) {
+                e["id"] = next_id(client, "template_element").await?.into();
+            }
             elements.push(serde_json::from_value::<Element>(e)?);
         }
         let template = Template {
@@ -243,6 +250,10 @@ async fn seed_template_writes(settings: &Settings, client: &deadpool_postgres::O
             expected: ExpectedVersion::NoStream,
             changes: to_new_changes(&changes),
         });
+    }
+    if keep_ids && !writes.is_empty() {
+        let max = seed_ids.iter().copied().max().unwrap_or(0);
+        client.query_one("SELECT setval('ids.template_element', $1)", &[&max]).await?;
     }
     Ok(writes)
 }
