@@ -60,3 +60,31 @@ async fn a_role_with_a_rate_limit_gets_429_past_its_count() {
     assert_eq!(status, 200);
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn a_key_restricted_to_addresses_works_only_from_them() {
+    let stack = Stack::start().await;
+    let (org, _) = stack.org_user("CERT-Keys", "keys@k.test", 3).await;
+    let (status, u) = stack.post("/admin/users/add", &json!({"email": "ips@k.test", "org_id": org, "role_id": 3})).await;
+    assert_eq!(status, 200, "{u}");
+    let user_id = u["User"]["id"].as_str().expect("id").to_string();
+    // A malformed range is refused, naming it, and nothing is written.
+    let head = stack.head_position().await;
+    let (status, r) = stack.post(&format!("/auth_keys/add/{user_id}"), &json!({"allowed_ips": ["192.0.2.0/33"]})).await;
+    assert_eq!(status, 403, "{r}");
+    assert!(r["errors"]["allowed_ips"][0].as_str().is_some_and(|m| m.contains("192.0.2.0/33")), "{r}");
+    assert_eq!(stack.head_position().await, head);
+    // A key for another network is refused from here (the tests connect from 127.0.0.1) …
+    let (status, elsewhere) = stack.post(&format!("/auth_keys/add/{user_id}"), &json!({"allowed_ips": ["192.0.2.0/24", "2001:db8::/32"]})).await;
+    assert_eq!(status, 200, "{elsewhere}");
+    assert_eq!(elsewhere["AuthKey"]["allowed_ips"], json!(["192.0.2.0/24", "2001:db8::/32"]));
+    let (status, _, body) = call(&stack, elsewhere["AuthKey"]["authkey_raw"].as_str().expect("key")).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["message"].as_str().is_some_and(|m| m.starts_with("Authentication failed")), "{body}");
+    // … and one for loopback works.
+    let (status, here) = stack.post(&format!("/auth_keys/add/{user_id}"), &json!({"allowed_ips": "127.0.0.0/8\n::1"})).await;
+    assert_eq!(status, 200, "{here}");
+    let (status, _, body) = call(&stack, here["AuthKey"]["authkey_raw"].as_str().expect("key")).await;
+    assert_eq!(status, 200, "{body}");
+    stack.stop().await;
+}

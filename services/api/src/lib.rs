@@ -152,7 +152,7 @@ async fn misp_route(
         let message = "Too many failed authentication attempts from this address; retry later.".to_string();
         return ApiError::TooManyRequests { message, retry_after: wait }.into_misp_response(&url);
     }
-    let auth = match auth::authenticate(&state, &headers).await {
+    let auth = match auth::authenticate(&state, &headers, ip).await {
         Ok(a) => a,
         Err(e) => {
             if matches!(&e, ApiError::Forbidden(m) if m == error::AUTH_FAILED) {

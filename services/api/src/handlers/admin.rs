@@ -384,6 +384,17 @@ pub async fn auth_key_add(state: &AppState, auth: &Authed, req: &Request) -> Res
     record.comment = text(v.get("comment")).unwrap_or_default();
     record.read_only = flag(v.get("read_only")).unwrap_or(false);
     record.expiration = int(v.get("expiration")).filter(|e| *e > 0);
+    // MISP's `allowed_ips`: addresses or CIDR ranges, as a list or one per line.
+    let allowed: Vec<String> = match v.get("allowed_ips") {
+        Some(Value::Array(a)) => a.iter().filter_map(|x| text(Some(x))).collect(),
+        Some(other) => text(Some(other)).map(|t| t.split(['\n', ',', ' ']).map(str::to_string).collect()).unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let allowed: Vec<String> = allowed.into_iter().map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect();
+    if let Some(bad) = allowed.iter().find(|x| crate::auth::parse_net(x).is_none()) {
+        return Err(ApiError::SaveFailed { name: "Could not add AuthKey".into(), errors: json!({"allowed_ips": [format!("{bad:?} is not an IP address or CIDR range.")]}) });
+    }
+    record.allowed_ips = allowed;
     let meta = CommandMeta::new("auth_keys.add", auth.actor());
     let (actor, role) = (auth.actor(), auth.role.clone());
     commands::execute(state, &meta, target.uuid, stream::USER, user::evolve, |s: &UserState| {
@@ -393,7 +404,7 @@ pub async fn auth_key_add(state: &AppState, auth: &Authed, req: &Request) -> Res
     Ok(json(json!({"AuthKey": {
         "id": record.id.to_string(), "uuid": record.uuid, "authkey_start": record.key_start, "authkey_end": record.key_end,
         "created": record.created.to_string(), "expiration": record.expiration.unwrap_or(0).to_string(), "read_only": record.read_only,
-        "comment": record.comment, "user_id": target.id.to_string(), "authkey_raw": clear,
+        "comment": record.comment, "user_id": target.id.to_string(), "allowed_ips": record.allowed_ips, "authkey_raw": clear,
     }})))
 }
 
