@@ -47,6 +47,7 @@ async fn enrichment_without_a_reachable_module_server_is_refused_and_writes_noth
     let (status, r) = stack.post(&format!("/attributes/enrich/{attribute}"), &json!({"dns": true})).await;
     assert_eq!(status, 400, "{r}");
     assert!(r["message"].as_str().is_some_and(|m| m.contains("disabled")), "{r}");
+    assert_eq!(stack.head_position().await, head);
     let (_, other) = stack.org_user("CERT-Other", "other@o.test", 3).await;
     let head = stack.head_position().await;
     let (status, r) = stack.post_as(&other, &format!("/attributes/enrich/{attribute}"), &json!({"dns": true})).await;

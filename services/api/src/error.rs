@@ -178,6 +178,13 @@ impl From<tokio_postgres::Error> for ApiError {
         if e.is_closed() || e.code().is_none() {
             return Self::Unavailable(e.to_string());
         }
+        // Input PostgreSQL cannot store, whichever path carried it there: the request's fault (and the
+        // statement failed, so nothing was written).
+        match e.code().map(tokio_postgres::error::SqlState::code) {
+            Some("22021" | "22P05") => return Self::BadRequest("The request contains a NUL character (\\u0000), which cannot be stored.".into()),
+            Some("22003") => return Self::BadRequest("A number in the request is out of range.".into()),
+            _ => {}
+        }
         // The server's own words (the Display of a db error is just "db error").
         match e.as_db_error() {
             Some(db) => Self::Internal(format!("{}: {} ({})", db.severity(), db.message(), db.code().code())),

@@ -138,6 +138,9 @@ async fn misp_route(
     for (k, v) in dispatch::query_params(uri.query().unwrap_or_default()) {
         path.named.entry(k).or_insert(v);
     }
+    if path.args.iter().chain(path.named.values()).any(|a| a.contains('\0')) {
+        return ApiError::BadRequest("The path contains a NUL character.".into()).into_misp_response(&url);
+    }
     let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(b) => b,
         Err(_) => {

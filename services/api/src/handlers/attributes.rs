@@ -102,8 +102,8 @@ pub async fn add(state: &AppState, auth: &Authed, req: &Request) -> Result<Respo
     for a in &list {
         input::tag_names(a, &mut names);
     }
-    let tags = support::resolve_tags(state, auth, &names).await?;
-    let mut drafts = list.iter().map(|a| input::attribute_draft(a, &tags)).collect::<Result<Vec<_>, _>>()?;
+    let tags = support::plan_tags(state, auth, &names).await?;
+    let mut drafts = list.iter().map(|a| input::attribute_draft(a, &tags.map)).collect::<Result<Vec<_>, _>>()?;
     let facts = crate::regexps::load(state).await?;
     drafts.iter_mut().try_for_each(|d| crate::regexps::apply_attribute(&facts.regexps, d))?;
     let break_on_duplicate = req.path.named.get("breakOnDuplicate").is_none_or(|v| v != "0" && v != "false");
@@ -111,7 +111,8 @@ pub async fn add(state: &AppState, auth: &Authed, req: &Request) -> Result<Respo
         attributes: VecDeque::from(crate::commands::allocate_ids(state, "attribute", drafts.len()).await?),
         ..Default::default()
     };
-    let mut executed = run(state, auth, uuid, "attributes.add", "add Attribute", EventCommand::AddAttributes { drafts, break_on_duplicate, ids }).await?;
+    let command = EventCommand::AddAttributes { drafts, break_on_duplicate, ids };
+    let mut executed = super::events::run_with_tags(state, auth, uuid, "attributes.add", "add Attribute", command, tags).await?;
     // Errors name attributes by their position in the request.
     for (k, _) in &mut executed.extra {
         if let Some(j) = k.strip_prefix("attribute_").and_then(|j| j.parse::<usize>().ok()) {
@@ -164,10 +165,11 @@ pub async fn edit(state: &AppState, auth: &Authed, req: &Request) -> Result<Resp
     let inner = crate::body::unwrap(&body, "Attribute");
     let mut names = Vec::new();
     input::tag_names(inner, &mut names);
-    let tags = support::resolve_tags(state, auth, &names).await?;
-    let mut draft = input::attribute_draft(inner, &tags)?;
+    let tags = support::plan_tags(state, auth, &names).await?;
+    let mut draft = input::attribute_draft(inner, &tags.map)?;
     crate::regexps::apply_attribute(&crate::regexps::load(state).await?.regexps, &mut draft)?;
-    run(state, auth, uuid, "attributes.edit", "edit Attribute", EventCommand::EditAttribute { target: target.clone(), draft }).await?;
+    let command = EventCommand::EditAttribute { target: target.clone(), draft };
+    super::events::run_with_tags(state, auth, uuid, "attributes.edit", "edit Attribute", command, tags).await?;
     let ElementRef::Id(id) = target else { return Err(invalid_attribute()) };
     Ok(json(json!({ "Attribute": render_attribute(state, auth, id, true).await? })))
 }

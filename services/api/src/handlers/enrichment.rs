@@ -105,9 +105,9 @@ async fn save(state: &AppState, auth: &Authed, event_uuid: uuid::Uuid, event_id:
     let body = json!({"Event": {"Attribute": attrs, "Object": objects}});
     let mut names = Vec::new();
     input::tag_names(input::event_body(&body), &mut names);
-    let tags = support::resolve_tags(state, auth, &names).await?;
-    let draft = input::event_draft(&body, &tags)?;
-    let executed = merge(state, auth, event_uuid, draft, "enrichment.add_results", "add the enrichment results").await?;
+    let tags = support::plan_tags(state, auth, &names).await?;
+    let draft = input::event_draft(&body, &tags.map)?;
+    let executed = merge(state, auth, event_uuid, draft, tags, "enrichment.add_results", "add the enrichment results").await?;
     let added = |f: fn(&cairn_domain::Change) -> bool| executed.changes.iter().filter(|c| f(c)).count();
     let attributes_added = added(|c| matches!(c, cairn_domain::Change::AttributeAdded(a) if a.object_id == 0));
     let objects_added = added(|c| matches!(c, cairn_domain::Change::ObjectAdded(_)));

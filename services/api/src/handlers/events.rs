@@ -99,12 +99,17 @@ pub async fn add(state: &AppState, auth: &Authed, req: &Request) -> Result<Respo
     let body = crate::body::parse(&req.body)?;
     let mut names = Vec::new();
     input::tag_names(input::event_body(&body), &mut names);
-    let tags = support::resolve_tags(state, auth, &names).await?;
-    let mut draft = input::event_draft(&body, &tags)?;
+    let tags = support::plan_tags(state, auth, &names).await?;
+    let mut draft = input::event_draft(&body, &tags.map)?;
     crate::regexps::apply_event(&crate::regexps::load(state).await?.regexps, &mut draft)?;
     let (a, o, r) = draft.ids_needed();
     let ids = id_pool(state, a, o, r).await?;
     let event_id = commands::allocate_ids(state, "event", 1).await?.first().copied().unwrap_or_default();
+    if tags.is_pending() {
+        let command = EventCommand::Create { id: event_id, draft: draft.clone(), ids: ids.clone() };
+        dry_run(state, auth, &EventState::default(), command, "add Event").await?;
+        tags.create(state, auth).await?;
+    }
     let facts = support::facts(state, auth).await?;
     let ctx = facts.context(state, auth);
     let meta = CommandMeta::new("events.add", auth.actor());
@@ -187,6 +192,35 @@ pub async fn run(
     Ok(commands::Executed { receipt: executed.receipt, changes: executed.changes, extra: errors })
 }
 
+/// Runs one Event command whose drafts name `tags`: when some of those tags are still to be created,
+/// the command is first decided without writing, and a refusal answers before any tag exists.
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_with_tags(
+    state: &AppState,
+    auth: &Authed,
+    uuid: uuid::Uuid,
+    command_type: &'static str,
+    action: &str,
+    command: EventCommand,
+    tags: support::PlannedTags,
+) -> Result<commands::Executed<Vec<(String, DomainError)>>, ApiError> {
+    if tags.is_pending() {
+        let (current, _) = commands::load(state, uuid, event::evolve).await?;
+        dry_run(state, auth, &current, command.clone(), action).await?;
+        tags.create(state, auth).await?;
+    }
+    run(state, auth, uuid, command_type, action, command).await
+}
+
+/// Decides `command` on `current` without writing anything; its refusal, if any.
+async fn dry_run(state: &AppState, auth: &Authed, current: &EventState, command: EventCommand, action: &str) -> Result<(), ApiError> {
+    let facts = support::facts(state, auth).await?;
+    let ctx = facts.context(state, auth);
+    event::decide(current, &ctx, command).map(drop).map_err(|e| refusal(e, action))
+}
+
 /// `POST /events/edit/{id|uuid}[/metadata:1]`: merge by uuid with MISP's timestamp rules.
 pub async fn edit(state: &AppState, auth: &Authed, req: &Request) -> Result<Response, ApiError> {
     let key = req.path.args.first().ok_or_else(invalid_event)?;
@@ -194,15 +228,15 @@ pub async fn edit(state: &AppState, auth: &Authed, req: &Request) -> Result<Resp
     let body = crate::body::parse(&req.body)?;
     let mut names = Vec::new();
     input::tag_names(input::event_body(&body), &mut names);
-    let tags = support::resolve_tags(state, auth, &names).await?;
-    let mut draft = input::event_draft(&body, &tags)?;
+    let tags = support::plan_tags(state, auth, &names).await?;
+    let mut draft = input::event_draft(&body, &tags.map)?;
     draft.uuid = uuid;
     // extends_uuid may name an Event by id: MISP converts it to the uuid.
     if let Some(ext) = draft.extends_uuid.clone().filter(|e| !e.is_empty() && uuid::Uuid::parse_str(e).is_err()) {
         let client = state.pool.get().await?;
         draft.extends_uuid = Some(render::find_event(&client, &ext).await?.map(|r| r.uuid.to_string()).unwrap_or(ext));
     }
-    let executed = merge(state, auth, uuid, draft, "events.edit", "edit Event").await?;
+    let executed = merge(state, auth, uuid, draft, tags, "events.edit", "edit Event").await?;
     let options = ViewOptions { metadata: named_flag(req, "metadata"), ..Default::default() };
     let mut view = render_event(state, auth, &uuid.to_string(), &options, CorrelationView::default(), WarningsView::default()).await?;
     if !executed.extra.is_empty() {
@@ -222,6 +256,7 @@ pub async fn merge(
     auth: &Authed,
     uuid: uuid::Uuid,
     mut draft: event::EventDraft,
+    tags: support::PlannedTags,
     command_type: &'static str,
     action: &str,
 ) -> Result<commands::Executed<Vec<(String, DomainError)>>, ApiError> {
@@ -238,7 +273,7 @@ pub async fn merge(
     let new_objects = draft.objects.iter().filter(|o| current.object_by_uuid(&o.uuid).is_none()).count();
     let new_refs = draft.objects.iter().flat_map(|o| o.references.iter()).filter(|r| !current.reference_ids.contains_key(&r.uuid)).count();
     let ids = id_pool(state, new_attributes, new_objects, new_refs).await?;
-    run(state, auth, uuid, command_type, action, EventCommand::Edit { draft, ids }).await
+    run_with_tags(state, auth, uuid, command_type, action, EventCommand::Edit { draft, ids }, tags).await
 }
 
 /// `POST /events/delete/{id|uuid}`.

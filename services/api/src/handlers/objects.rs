@@ -56,12 +56,13 @@ pub async fn add(state: &AppState, auth: &Authed, req: &Request) -> Result<Respo
     let body = crate::body::parse(&req.body)?;
     let mut names = Vec::new();
     input::tag_names(crate::body::unwrap(&body, "Object"), &mut names);
-    let tags = support::resolve_tags(state, auth, &names).await?;
-    let mut draft = input::object_draft(&body, &tags)?;
+    let tags = support::plan_tags(state, auth, &names).await?;
+    let mut draft = input::object_draft(&body, &tags.map)?;
     crate::regexps::apply_object(&crate::regexps::load(state).await?.regexps, &mut draft)?;
     let ids = pool_for(state, draft.attributes.len(), 1, draft.references.len()).await?;
     let break_on_duplicate = req.path.named.get("breakOnDuplicate").is_some_and(|v| v == "1" || v == "true");
-    let executed = run(state, auth, uuid, "objects.add", "add Object", EventCommand::AddObject { draft, break_on_duplicate, ids }).await?;
+    let command = EventCommand::AddObject { draft, break_on_duplicate, ids };
+    let executed = super::events::run_with_tags(state, auth, uuid, "objects.add", "add Object", command, tags).await?;
     let id = executed
         .changes
         .iter()
@@ -77,14 +78,15 @@ pub async fn edit(state: &AppState, auth: &Authed, req: &Request) -> Result<Resp
     let body = crate::body::parse(&req.body)?;
     let mut names = Vec::new();
     input::tag_names(crate::body::unwrap(&body, "Object"), &mut names);
-    let tags = support::resolve_tags(state, auth, &names).await?;
-    let mut draft = input::object_draft(&body, &tags)?;
+    let tags = support::plan_tags(state, auth, &names).await?;
+    let mut draft = input::object_draft(&body, &tags.map)?;
     crate::regexps::apply_object(&crate::regexps::load(state).await?.regexps, &mut draft)?;
     let (current, _) = crate::commands::load(state, uuid, cairn_domain::event::evolve).await?;
     let new_attributes = draft.attributes.iter().filter(|a| current.attribute_by_uuid(&a.uuid).is_none()).count();
     let new_refs = draft.references.iter().filter(|r| !current.reference_ids.contains_key(&r.uuid)).count();
     let ids = pool_for(state, new_attributes, 0, new_refs).await?;
-    run(state, auth, uuid, "objects.edit", "edit Object", EventCommand::EditObject { target: ElementRef::Id(object_id), draft, ids }).await?;
+    let command = EventCommand::EditObject { target: ElementRef::Id(object_id), draft, ids };
+    super::events::run_with_tags(state, auth, uuid, "objects.edit", "edit Object", command, tags).await?;
     // An edit may soft-delete the object: show it as the owner sees it, deleted parts included.
     Ok(json(json!({ "Object": render_object(state, auth, object_id, true).await? })))
 }

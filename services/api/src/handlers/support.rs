@@ -200,32 +200,78 @@ pub fn new_tag(name: &str) -> Tag {
     }
 }
 
-/// Resolves tag names: existing tags are looked up; missing ones are created when the caller may
-/// (perm_tag_editor), otherwise left out (MISP ignores them).
+/// Tags a request names, resolved without writing: existing tags, plus the ones the caller may create
+/// (tag editors; enabled taxonomies for taggers), with ids reserved. They are created by
+/// [`PlannedTags::create`] only once the command they serve is known to be accepted, so a refused
+/// request leaves no new tag behind.
+#[derive(Debug, Default)]
+pub struct PlannedTags {
+    pub map: TagMap,
+    /// (record, created on the system's behalf from an enabled taxonomy)
+    pending: Vec<(Tag, bool)>,
+}
+
+impl PlannedTags {
+    pub fn is_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Creates the reserved tags.
+    ///
+    /// # Errors
+    /// Store errors; 503 (retry) when another request created one of the names meanwhile under another
+    /// id (the command's drafts name the reserved id).
+    pub async fn create(self, state: &AppState, auth: &Authed) -> Result<(), ApiError> {
+        for (t, taxonomy) in self.pending {
+            let planned = t.id;
+            let created = if taxonomy {
+                let admin = cairn_domain::role::default_role(1).ok_or_else(|| ApiError::Internal("admin role missing".into()))?;
+                create_tag_as(state, auth, &admin, t, "taxonomies.tag_used").await?
+            } else {
+                let role = auth.role.clone();
+                create_tag_as(state, auth, &role, t, "tags.add").await?
+            };
+            if created.id != planned {
+                return Err(ApiError::Unavailable(format!("tag {:?} was created concurrently", created.name)));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Plans the tags `names` (see [`PlannedTags`]).
 ///
 /// # Errors
 /// Database errors.
-pub async fn resolve_tags(state: &AppState, auth: &Authed, names: &[String]) -> Result<TagMap, ApiError> {
-    let mut map = TagMap::new();
+pub async fn plan_tags(state: &AppState, auth: &Authed, names: &[String]) -> Result<PlannedTags, ApiError> {
+    let mut planned = PlannedTags::default();
     for name in names {
         let key = name.to_lowercase();
-        if map.contains_key(&key) {
+        if planned.map.contains_key(&key) {
             continue;
         }
         let found = match find_tag(state, name).await? {
             Some(t) => Some(t),
-            None if auth.role.perm_tag_editor || auth.is_site_admin() => Some(create_tag(state, auth, new_tag(name)).await?),
-            // Tags of enabled taxonomies may be used by any tagger: they are created on first use.
+            None if auth.role.perm_tag_editor || auth.is_site_admin() => {
+                let mut t = new_tag(name);
+                t.id = commands::allocate_ids(state, "tag", 1).await?.first().copied().unwrap_or_default();
+                tag::validate_name(&t.name).map_err(|e| super::events::refusal(e, "add Tag"))?;
+                planned.pending.push((t.clone(), false));
+                Some(t)
+            }
             None if auth.role.perm_tagger && enabled_taxonomy_tag(state, name).await? => {
-                Some(create_taxonomy_tag(state, auth, name).await?)
+                let mut t = taxonomy_tag(state, name);
+                t.id = commands::allocate_ids(state, "tag", 1).await?.first().copied().unwrap_or_default();
+                planned.pending.push((t.clone(), true));
+                Some(t)
             }
             None => None,
         };
         if let Some(t) = found {
-            map.insert(key, tag_info(&t));
+            planned.map.insert(key, tag_info(&t));
         }
     }
-    Ok(map)
+    Ok(planned)
 }
 
 pub fn json(v: Value) -> Response {

@@ -165,15 +165,19 @@ pub async fn attach(state: &AppState, auth: &Authed, req: &Request) -> Result<ax
     let local = crate::body::flag(body.get("local")).unwrap_or(false);
     let relationship_type = crate::body::text(body.get("relationship_type")).filter(|r| !r.is_empty());
     let (event_uuid, target, label, id) = target(state, auth, &uuid).await?;
-    let tag = match support::find_tag(state, &tag_key).await? {
-        Some(t) => t,
-        None if !tag_key.is_empty() && tag_key.parse::<i64>().is_err() && (auth.role.perm_tag_editor || auth.is_site_admin()) => {
-            support::create_tag(state, auth, support::new_tag(&tag_key)).await?
-        }
-        None => return Err(ApiError::NotFound("Invalid Tag.".into())),
+    // A new tag name is created only if the attachment is accepted (a refusal leaves no tag behind).
+    let planned = if tag_key.is_empty() || tag_key.parse::<i64>().is_ok() {
+        support::PlannedTags::default()
+    } else {
+        support::plan_tags(state, auth, std::slice::from_ref(&tag_key)).await?
     };
-    let info = TagInfo { id: tag.id, name: tag.name.clone(), org_id: tag.org_id, user_id: tag.user_id, local_only: tag.local_only };
-    let result = run(state, auth, event_uuid, "tags.attach", "attach Tag", EventCommand::Tag { target, tag: info, local, relationship_type }).await;
+    let info = match support::find_tag(state, &tag_key).await? {
+        Some(t) => TagInfo { id: t.id, name: t.name.clone(), org_id: t.org_id, user_id: t.user_id, local_only: t.local_only },
+        None => planned.map.get(&tag_key.to_lowercase()).cloned().ok_or_else(|| ApiError::NotFound("Invalid Tag.".into()))?,
+    };
+    let (tag_name, tag_id) = (info.name.clone(), info.id);
+    let command = EventCommand::Tag { target, tag: info, local, relationship_type };
+    let result = super::events::run_with_tags(state, auth, event_uuid, "tags.attach", "attach Tag", command, planned).await;
     match result {
         Ok(_) => {}
         Err(ApiError::SaveFailed { errors, .. }) => {
@@ -183,7 +187,7 @@ pub async fn attach(state: &AppState, auth: &Authed, req: &Request) -> Result<ax
         Err(e) => return Err(e),
     }
     let scope = if local { "Local" } else { "Global" };
-    let message = format!("{scope} tag {} ({}) successfully attached to {label}({id}).", tag.name, tag.id);
+    let message = format!("{scope} tag {tag_name} ({tag_id}) successfully attached to {label}({id}).");
     Ok(saved(&message, &req.url, Some(id.to_string())))
 }
 

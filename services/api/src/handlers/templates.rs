@@ -173,8 +173,9 @@ fn listed_element(v: &Value, id: i64, position: i64) -> Result<Element, ApiError
     Ok(Element { id, position, kind: element_kind(&kind, v)? })
 }
 
-/// Tag ids for `tags` (names or ids; unknown ones are created as `events/add` would).
-async fn tag_ids(state: &AppState, auth: &Authed, v: Option<&Value>) -> Result<Option<Vec<i64>>, ApiError> {
+/// Tag ids for `tags` (names or ids of existing tags: resolving them writes nothing, so a template that
+/// is then refused leaves no trace).
+async fn tag_ids(state: &AppState, v: Option<&Value>) -> Result<Option<Vec<i64>>, ApiError> {
     let Some(v) = v else { return Ok(None) };
     let names: Vec<String> = match v {
         Value::Array(a) => a.iter().filter_map(|t| text(t.get("name")).or_else(|| text(Some(t)))).collect(),
@@ -183,10 +184,7 @@ async fn tag_ids(state: &AppState, auth: &Authed, v: Option<&Value>) -> Result<O
     };
     let mut ids = Vec::new();
     for n in &names {
-        let found = match support::find_tag(state, n).await? {
-            Some(t) => Some(t.id),
-            None => support::resolve_tags(state, auth, std::slice::from_ref(n)).await?.values().next().map(|t| t.id),
-        };
+        let found = support::find_tag(state, n).await?.map(|t| t.id);
         ids.push(found.ok_or_else(|| ApiError::SaveFailed {
             name: "Could not save the template".into(),
             errors: json!({"tags": [format!("Unknown tag {n:?}.")]}),
@@ -236,7 +234,7 @@ pub async fn add(state: &AppState, auth: &Authed, req: &Request) -> Result<Respo
         description: text(v.get("description")).unwrap_or_default(),
         org_id: auth.user.org_id,
         share: bool_field(v, "share", false),
-        tag_ids: tag_ids(state, auth, v.get("tags").or_else(|| body.get("TemplateTag"))).await?.unwrap_or_default(),
+        tag_ids: tag_ids(state, v.get("tags").or_else(|| body.get("TemplateTag"))).await?.unwrap_or_default(),
         elements,
     };
     execute(state, auth, template.uuid, "templates.add", "save the template", TemplateCommand::Create { template: template.clone() }).await?;
@@ -252,7 +250,7 @@ pub async fn edit(state: &AppState, auth: &Authed, req: &Request) -> Result<Resp
         name: text(v.get("name")),
         description: text(v.get("description")),
         share: flag(v.get("share")),
-        tag_ids: tag_ids(state, auth, v.get("tags")).await?,
+        tag_ids: tag_ids(state, v.get("tags")).await?,
     };
     execute(state, auth, t.uuid, "templates.edit", "save the template", TemplateCommand::Update { patch }).await?;
     let t = find(state, auth, &t.id.to_string()).await?;
@@ -514,7 +512,7 @@ pub async fn populate(state: &AppState, auth: &Authed, req: &Request) -> Result<
     }
     let count = drafts.len();
     let draft = EventDraft { uuid, attributes: drafts, tags, ..Default::default() };
-    let executed = merge(state, auth, uuid, draft, "templates.populate_event", "populate the Event").await?;
+    let executed = merge(state, auth, uuid, draft, support::PlannedTags::default(), "templates.populate_event", "populate the Event").await?;
     let added = executed.changes.iter().filter(|c| matches!(c, cairn_domain::Change::AttributeAdded(_))).count();
     let mut answer = crate::misp::save_success(&format!("Event populated, {added} attribute(s) added."), &req.url, Some(event_id.to_string()));
     answer["attributes_added"] = json!(added);
