@@ -81,8 +81,8 @@ pub fn role(r: &Role, default_role_id: i64) -> Value {
         m.insert((*f).into(), json!(r.flag(f).unwrap_or(false)));
     }
     m.insert("default_role".into(), json!(r.id == default_role_id));
-    m.insert("memory_limit".into(), json!(""));
-    m.insert("max_execution_time".into(), json!(""));
+    m.insert("memory_limit".into(), json!(r.memory_limit));
+    m.insert("max_execution_time".into(), json!(r.max_execution_time));
     m.insert("restricted_to_site_admin".into(), json!(r.restricted_to_site_admin));
     m.insert("enforce_rate_limit".into(), json!(r.enforce_rate_limit));
     m.insert("rate_limit_count".into(), json!(r.rate_limit_count.to_string()));

@@ -39,6 +39,11 @@ pub struct Role {
     pub enforce_rate_limit: bool,
     #[serde(default)]
     pub rate_limit_count: i64,
+    /// MISP's per-role PHP limits, kept and shown as set (they mean nothing to Cairn).
+    #[serde(default)]
+    pub memory_limit: String,
+    #[serde(default)]
+    pub max_execution_time: String,
 }
 
 /// The permission flags by name, in MISP's order (for rendering and for `perm_*` lookups).
@@ -104,6 +109,8 @@ impl Role {
             restricted_to_site_admin: false,
             enforce_rate_limit: false,
             rate_limit_count: 0,
+            memory_limit: String::new(),
+            max_execution_time: String::new(),
         }
     }
 

@@ -446,6 +446,11 @@ fn role_from(v: &Value, mut role: Role) -> Role {
             role.set_flag(f, b);
         }
     }
+    for (field, target) in [("memory_limit", &mut role.memory_limit), ("max_execution_time", &mut role.max_execution_time)] {
+        if let Some(x) = text(v.get(field)) {
+            *target = x.trim().chars().take(32).collect();
+        }
+    }
     if let Some(b) = flag(v.get("enforce_rate_limit")) {
         role.enforce_rate_limit = b;
     }
