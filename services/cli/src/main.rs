@@ -71,6 +71,11 @@ enum Command {
     },
     /// Run every service (api, relay, indexer, correlator, exporter) in this process.
     All,
+    /// Run one service in this process (`api`, `relay`, `indexer`, `correlator` or `exporter`): for
+    /// deployments that supervise them separately, and the fault-injection test.
+    Serve {
+        service: String,
+    },
     /// Rebuild read models from the log. `correlator`: into fresh tables, then switch to them
     /// atomically. `indexer`: replayed from zero in a scratch database and compared table by table with
     /// the live read models. `all`: both.
@@ -111,7 +116,7 @@ enum Command {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     // Services log at info; one-shot commands only warn (their output is the result).
-    cairn_platform::telemetry::init(if matches!(cli.command, Command::All) { "info" } else { "warn" });
+    cairn_platform::telemetry::init(if matches!(cli.command, Command::All | Command::Serve { .. }) { "info" } else { "warn" });
     let settings = match Settings::load() {
         Ok(s) => s,
         Err(e) => {
@@ -127,6 +132,7 @@ async fn main() -> ExitCode {
         Command::CheckpointKey { key_file } => inspect::checkpoint_key(&key_file),
         Command::History { stream } => inspect::history(&settings, stream).await,
         Command::All => run_all(settings).await,
+        Command::Serve { service } => serve(settings, &service).await,
         Command::Rebuild { projector, keep } => match projector.as_str() {
             "indexer" => replay::rebuild_indexer(&settings, keep).await,
             "all" => match replay::rebuild_indexer(&settings, keep).await {
@@ -162,6 +168,19 @@ async fn main() -> ExitCode {
 }
 
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// One service until SIGINT/SIGTERM.
+async fn serve(settings: Settings, service: &str) -> Result<(), BoxError> {
+    let shutdown = Shutdown::on_os_signals();
+    match service {
+        "api" => cairn_api::run(settings, shutdown).await,
+        "relay" => cairn_relay::run(settings, shutdown).await,
+        "indexer" => cairn_indexer::run(settings, shutdown).await,
+        "correlator" => cairn_correlator::run(settings, shutdown).await,
+        "exporter" => cairn_exporter::run(settings, shutdown).await,
+        other => Err(format!("unknown service {other:?}: api, relay, indexer, correlator or exporter").into()),
+    }
+}
 
 /// Every service as a task of this process; the first to fail stops the others.
 async fn run_all(settings: Settings) -> Result<(), BoxError> {
