@@ -1,4 +1,4 @@
-//! Every route of the routing table (read from `services/api/src/handlers/mod.rs`, so a new route is
+//! Every route of the API (from its `/openapi.json`, generated from the routing table, so a new route is
 //! covered the day it is added) receives hostile requests as a site admin and as a read-only user:
 //! odd path arguments, malformed and oddly typed bodies, deep nesting, huge numbers. Every answer is JSON
 //! with a status below 500, and no request answered 4xx moved the log head.
@@ -8,32 +8,19 @@ use cairn_tests::oracle::Rng;
 use cairn_tests::stack::Stack;
 use serde_json::{Value, json};
 
-/// `(admin prefix, controller, action)` of every route.
-fn routes() -> Vec<(bool, String, String)> {
-    let table = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../services/api/src/handlers/mod.rs")).expect("routing table");
-    let mut out = Vec::new();
-    for line in table.lines() {
-        let line = line.trim_start();
-        let Some(rest) = line.strip_prefix('(') else { continue };
-        let Some((head, _)) = rest.split_once(") =>") else { continue };
-        // One arm may list several actions: `(_, "events", "csv" | "nids")`.
-        for pattern in head.split(") | (") {
-            let parts: Vec<&str> = pattern.splitn(3, ", ").collect();
-            if parts.len() != 3 {
-                continue;
-            }
-            let admin = parts[0].trim() == "true";
-            let controller = parts[1].trim_matches('"').to_string();
-            for action in parts[2].split(" | ") {
-                let action = action.trim().trim_matches('"');
-                if action != "_" && !action.is_empty() && !controller.is_empty() {
-                    out.push((admin, controller.clone(), action.to_string()));
-                }
-            }
-        }
-    }
+/// Every MISP-style route, from the API's own description (`/openapi.json`, generated from the routing
+/// table at build time).
+async fn routes(stack: &Stack) -> Vec<String> {
+    let doc: Value = stack.http.get(format!("{}/openapi.json", stack.base)).send().await.expect("openapi").json().await.expect("json");
+    assert_eq!(doc["openapi"], "3.1.0");
+    let mut out: Vec<String> = doc["paths"]
+        .as_object()
+        .expect("paths")
+        .keys()
+        .filter(|p| !p.contains('{') && p.matches('/').count() >= 2)
+        .cloned()
+        .collect();
     out.sort();
-    out.dedup();
     out
 }
 
@@ -68,14 +55,13 @@ async fn every_route_answers_hostile_requests_with_json_below_500_and_refusals_w
     let bodies_per_route: u64 = std::env::var("CAIRN_HOSTILE_BODIES").ok().and_then(|s| s.parse().ok()).unwrap_or(6);
     let seed: u64 = std::env::var("CAIRN_HOSTILE_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20261129);
     let mut rng = Rng::new(seed);
-    let routes = routes();
-    assert!(routes.len() > 100, "the routing table was not read: {routes:?}");
+    let routes = routes(&stack).await;
+    assert!(routes.len() > 100, "the routes were not read: {routes:?}");
     let args = ["", "/1", "/x", "/00000000-0000-0000-0000-000000000000", "/99999999999999999999", "/-1", "/%00", "/1/2/3", "/a:b/c:"];
     let fixed: Vec<Value> = vec![json!({}), json!([]), json!(null), json!("text"), json!(1), json!({"Event": {"Attribute": [[[[[[]]]]]]}})];
     let mut requests = 0;
     let mut failures = Vec::new();
-    for (admin, controller, action) in &routes {
-        let base = format!("{}/{controller}/{action}", if *admin { "/admin" } else { "" });
+    for base in &routes {
         for (i, arg) in args.iter().enumerate() {
             let path = if i == 0 { base.clone() } else if *arg == "/1" { format!("{base}/{event}") } else { format!("{base}{arg}") };
             let mut bodies: Vec<Option<Value>> = fixed.iter().cloned().map(Some).collect();

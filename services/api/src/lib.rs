@@ -10,7 +10,7 @@
 //! - [`render`]: read models → MISP's Event JSON; [`acl_sql`]: the access rule as SQL for lists.
 //! - [`misp`]: MISP's response typing (ids as strings, flags as booleans).
 //! - [`state`]: shared state; [`reference`]: MISP reference data fetched from PyPI packages.
-//! - Native routes: `/health`, `/metrics`.
+//! - Native routes: `/health`, `/metrics`, `/openapi.json` ([`openapi`]).
 
 pub mod acl_sql;
 pub mod auth;
@@ -30,6 +30,7 @@ pub mod instance_facts;
 pub mod keys;
 pub mod misp;
 pub mod notify;
+pub mod openapi;
 pub mod reference;
 pub mod regexps;
 pub mod render;
@@ -65,6 +66,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(|| async { axum::Json(openapi::document()) }))
         .fallback(misp_route)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
         .layer(axum::middleware::from_fn_with_state(state.clone(), count_responses))
