@@ -142,41 +142,48 @@ pub async fn log(state: &AppState, auth: &Authed, req: &Request) -> Result<Respo
     let body = crate::body::parse(&req.body)?;
     let after = int_param(req, &body, "after")?.unwrap_or(0).max(0);
     let limit = int_param(req, &body, "limit")?.unwrap_or(1_000).clamp(1, MAX_LIMIT);
-    let mut sql = format!("SELECT {} FROM es.changes WHERE position > $1", cairn_eventlog::store::CHANGE_COLUMNS);
-    let mut args: Vec<Box<dyn tokio_postgres::types::ToSql + Sync + Send>> = vec![Box::new(after)];
-    let mut push = |sql: &mut String, clause: &str, v: Box<dyn tokio_postgres::types::ToSql + Sync + Send>| {
-        args.push(v);
-        sql.push_str(&clause.replace("$n", &format!("${}", args.len())));
-    };
+    let mut sql = crate::filters::Sql::default();
+    let p = sql.param(after);
+    sql.and(format!("position > {p}"));
     if let Some(t) = param(req, &body, "stream_type") {
-        push(&mut sql, " AND stream_type = $n", Box::new(t));
+        let p = sql.param(t);
+        sql.and(format!("stream_type = {p}"));
     }
     if let Some(t) = param(req, &body, "change_type") {
-        push(&mut sql, " AND change_type = $n", Box::new(t));
+        let p = sql.param(t);
+        sql.and(format!("change_type = {p}"));
     }
     if let Some(a) = param(req, &body, "actor") {
         match a.trim().parse::<i64>() {
-            Ok(id) => push(&mut sql, " AND (metadata->'actor'->>'user_id')::bigint = $n", Box::new(id)),
-            Err(_) => push(&mut sql, " AND lower(metadata->'actor'->>'email') = lower($n)", Box::new(a)),
+            Ok(id) => {
+                let p = sql.param(id);
+                sql.and(format!("(metadata->'actor'->>'user_id')::bigint = {p}"));
+            }
+            Err(_) => {
+                let p = sql.param(a.to_lowercase());
+                sql.and(format!("lower(metadata->'actor'->>'email') = {p}"));
+            }
         }
     }
-    if let Some(o) = int_param(req, &body, "org")? {
-        push(&mut sql, " AND (metadata->'actor'->>'org_id')::bigint = $n", Box::new(o));
-    }
-    if let Some(t) = time_param(req, &body, "from")? {
-        push(&mut sql, " AND recorded_at >= $n", Box::new(t));
-    }
-    if let Some(t) = time_param(req, &body, "to")? {
-        push(&mut sql, " AND recorded_at <= $n", Box::new(t));
-    }
     // Auditors other than site admins see their organisation's own actions.
-    if !auth.is_site_admin() {
-        push(&mut sql, " AND (metadata->'actor'->>'org_id')::bigint = $n", Box::new(auth.user.org_id));
+    let own = (!auth.is_site_admin()).then_some(auth.user.org_id);
+    for org in [int_param(req, &body, "org")?, own].into_iter().flatten() {
+        let p = sql.param(org);
+        sql.and(format!("(metadata->'actor'->>'org_id')::bigint = {p}"));
     }
-    sql.push_str(&format!(" ORDER BY position LIMIT {limit}"));
+    for (name, op) in [("from", ">="), ("to", "<=")] {
+        if let Some(t) = time_param(req, &body, name)? {
+            let p = sql.param(t);
+            sql.and(format!("recorded_at {op} {p}"));
+        }
+    }
+    let query = format!(
+        "SELECT {} FROM es.changes WHERE {} ORDER BY position LIMIT {limit}",
+        cairn_eventlog::store::CHANGE_COLUMNS,
+        sql.where_clause()
+    );
     let client = state.pool.get().await?;
-    let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = args.iter().map(|a| a.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
-    let rows = client.query(&sql, &refs).await?;
+    let rows = client.query(&query, &sql.refs()).await?;
     let changes: Vec<StoredChange> = rows.iter().map(cairn_eventlog::store::change_from_row).collect();
     let head = cairn_eventlog::store::head(&client).await?.position;
     drop(client);
