@@ -391,8 +391,9 @@ pub async fn auth_key_add(state: &AppState, auth: &Authed, req: &Request) -> Res
         None => Vec::new(),
     };
     let allowed: Vec<String> = allowed.into_iter().map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect();
-    if let Some(bad) = allowed.iter().find(|x| crate::auth::parse_net(x).is_none()) {
-        return Err(ApiError::SaveFailed { name: "Could not add AuthKey".into(), errors: json!({"allowed_ips": [format!("{bad:?} is not an IP address or CIDR range.")]}) });
+    if let Err(bad) = cairn_domain::warninglist::Networks::parse(allowed.iter().map(String::as_str)) {
+        let reasons: Vec<String> = bad.iter().map(|b| format!("{b:?} is not an IP address or CIDR range.")).collect();
+        return Err(ApiError::SaveFailed { name: "Could not add AuthKey".into(), errors: json!({ "allowed_ips": reasons }) });
     }
     record.allowed_ips = allowed;
     let meta = CommandMeta::new("auth_keys.add", auth.actor());

@@ -89,6 +89,29 @@ impl CidrSet {
     }
 }
 
+/// Addresses and networks (`ip` or `ip/prefix`, IPv4 or IPv6) to check an address against, parsed and
+/// matched as `cidr` warninglists are (API keys' `allowed_ips` use it).
+#[derive(Debug, Clone, Default)]
+pub struct Networks(CidrSet);
+
+impl Networks {
+    /// # Errors
+    /// The entries that are not an address or a network.
+    pub fn parse<'a>(entries: impl IntoIterator<Item = &'a str>) -> Result<Self, Vec<String>> {
+        let (set, rejected) = CidrSet::build(entries);
+        if rejected.is_empty() { Ok(Self(set)) } else { Err(rejected) }
+    }
+
+    /// Is `ip` in one of the networks? An IPv4-mapped IPv6 address counts as IPv4.
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        let addr = match ip {
+            std::net::IpAddr::V4(a) => Addr::V4(u32::from(a)),
+            std::net::IpAddr::V6(a) => a.to_ipv4_mapped().map_or(Addr::V6(u128::from(a)), |v4| Addr::V4(u32::from(v4))),
+        };
+        self.0.find(&ParsedIp { addr, mask: None }).is_some()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Addr {
     V4(u32),
@@ -133,6 +156,20 @@ impl<'a> ParsedIp<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_match_allowed_networks() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().expect("ip");
+        let nets = |e: &[&str]| Networks::parse(e.iter().copied()).expect("networks");
+        assert!(nets(&["192.0.2.0/24"]).contains(ip("192.0.2.7")));
+        assert!(!nets(&["192.0.2.0/24"]).contains(ip("192.0.3.7")));
+        assert!(nets(&["127.0.0.1"]).contains(ip("127.0.0.1")));
+        assert!(nets(&["127.0.0.0/8"]).contains(ip("::ffff:127.0.0.1")));
+        assert!(nets(&["2001:db8::/32"]).contains(ip("2001:db8::5")));
+        assert!(!nets(&["2001:db8::/32"]).contains(ip("2001:db9::5")));
+        assert!(nets(&["0.0.0.0/0"]).contains(ip("10.1.2.3")));
+        assert_eq!(Networks::parse(["10.0.0.0/33", "nonsense", "10.0.0.0/8"]).err(), Some(vec!["10.0.0.0/33".to_string(), "nonsense".to_string()]));
+    }
 
     fn set(entries: &[&str]) -> CidrSet {
         CidrSet::build(entries.iter().copied()).0

@@ -42,6 +42,7 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 pub use crate::freetext::Mode;
 use crate::freetext::TldSet;
 use cidr::{CidrSet, ParsedIp};
+pub use cidr::Networks;
 use strset::{StrSet, hash};
 use substring::Substrings;
 
