@@ -165,11 +165,32 @@ pub async fn query(config: &Config, module: &Module, attribute: &Value) -> Resul
     Ok(v.get("results").cloned().unwrap_or(Value::Null))
 }
 
+/// Fields a module may not set on what it proposes: ids, positions in the Event, deletion, time.
+fn sanitise(v: &mut Value) {
+    if let Some(m) = v.as_object_mut() {
+        for k in ["id", "event_id", "object_id", "timestamp", "deleted", "sharing_group_id"] {
+            m.remove(k);
+        }
+        for list in ["Attribute", "ObjectReference"] {
+            if let Some(Value::Array(items)) = m.get_mut(list) {
+                items.iter_mut().for_each(sanitise);
+            }
+        }
+    }
+}
+
 /// Module results as MISP JSON `{"Attribute": [...], "Object": [...]}`: `misp_standard` results are
 /// taken as they are; legacy results (`[{"types": [...], "values": [...]}]`) become one attribute per
 /// value, of the first type. Attributes already in the Event (`known` uuids, e.g. the queried
-/// attribute the dns module echoes back) are left out.
+/// attribute the dns module echoes back) are left out, and what a module may not set is dropped (a
+/// module can never change or delete what the Event holds).
 pub fn to_misp(results: &Value, known: &dyn Fn(&str) -> bool) -> (Vec<Value>, Vec<Value>) {
+    let (mut attributes, mut objects) = read_results(results, known);
+    attributes.iter_mut().chain(objects.iter_mut()).for_each(sanitise);
+    (attributes, objects)
+}
+
+fn read_results(results: &Value, known: &dyn Fn(&str) -> bool) -> (Vec<Value>, Vec<Value>) {
     let mut attributes = Vec::new();
     let mut objects = Vec::new();
     match results {
@@ -216,11 +237,12 @@ mod tests {
 
     #[test]
     fn standard_results_keep_new_elements_and_drop_the_queried_attribute() {
-        let results = json!({"Attribute": [{"uuid": "a-known", "type": "hostname", "value": "x.test"}, {"uuid": "b-new", "type": "ip-dst", "value": "10.0.0.1"}],
+        let results = json!({"Attribute": [{"uuid": "a-known", "type": "hostname", "value": "x.test"}, {"uuid": "b-new", "type": "ip-dst", "value": "10.0.0.1", "id": "7", "deleted": true}],
                              "Object": [{"uuid": "o-new", "name": "dns-record", "Attribute": []}]});
         let (a, o) = to_misp(&results, &|u| u == "a-known");
         assert_eq!(a.len(), 1);
         assert_eq!(a[0]["value"], "10.0.0.1");
+        assert!(a[0].get("id").is_none() && a[0].get("deleted").is_none(), "a module sets no id nor deletion");
         assert_eq!(o.len(), 1);
     }
 

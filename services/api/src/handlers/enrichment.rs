@@ -61,32 +61,20 @@ async fn pick(config: &Config, names: &[String], kind: &str) -> Result<Vec<Modul
     Ok(out)
 }
 
-/// Fields a module may not set on what it proposes: ids, positions in the Event, deletion, time.
-fn sanitise(v: &mut Value) {
-    if let Some(m) = v.as_object_mut() {
-        for k in ["id", "event_id", "object_id", "timestamp", "deleted", "sharing_group_id"] {
-            m.remove(k);
-        }
-        for list in ["Attribute", "ObjectReference"] {
-            if let Some(Value::Array(items)) = m.get_mut(list) {
-                items.iter_mut().for_each(sanitise);
-            }
-        }
-    }
+/// Does the Event hold an attribute or Object with this uuid?
+fn in_event(current: &EventState, uuid: &str) -> bool {
+    uuid::Uuid::parse_str(uuid).ok().is_some_and(|u| current.attribute_by_uuid(&u).is_some() || current.object_by_uuid(&u).is_some())
 }
 
 /// Runs `modules` on each attribute that fits them and gathers what is new for the Event.
 async fn run_modules(config: &Config, modules: &[Module], attributes: &[Value], current: &EventState) -> Result<(Vec<Value>, Vec<Value>), ApiError> {
-    let known = |u: &str| {
-        uuid::Uuid::parse_str(u).ok().is_some_and(|u| current.attribute_by_uuid(&u).is_some() || current.object_by_uuid(&u).is_some())
-    };
+    let known = |u: &str| in_event(current, u);
     let (mut attrs, mut objects) = (Vec::new(), Vec::new());
     for a in attributes {
         let attr_type = a["type"].as_str().unwrap_or_default();
         for m in modules.iter().filter(|m| m.takes(attr_type)) {
             let results = enrichment::query(config, m, a).await?;
-            let (mut new_attrs, mut new_objects) = enrichment::to_misp(&results, &known);
-            new_attrs.iter_mut().chain(new_objects.iter_mut()).for_each(sanitise);
+            let (new_attrs, new_objects) = enrichment::to_misp(&results, &known);
             attrs.extend(new_attrs);
             objects.extend(new_objects);
         }
@@ -174,11 +162,7 @@ pub async fn handle_module_results(state: &AppState, auth: &Authed, req: &Reques
     let body = crate::body::parse(&req.body)?;
     let results = body.get("results").unwrap_or(&body);
     let (current, _) = crate::commands::load(state, event_uuid, event::evolve).await?;
-    let known = |u: &str| {
-        uuid::Uuid::parse_str(u).ok().is_some_and(|u| current.attribute_by_uuid(&u).is_some() || current.object_by_uuid(&u).is_some())
-    };
-    let (mut attrs, mut objects) = enrichment::to_misp(results, &known);
-    attrs.iter_mut().chain(objects.iter_mut()).for_each(sanitise);
+    let (attrs, objects) = enrichment::to_misp(results, &|u| in_event(&current, u));
     if attrs.is_empty() && objects.is_empty() {
         return Err(ApiError::SaveFailed {
             name: "Could not add the module results".into(),
