@@ -1,18 +1,11 @@
 //! `GET /openapi.json`: an OpenAPI 3.1 description of every route, generated from the routing table at
-//! build time (so it lists exactly what the API serves). MISP's routes take loosely typed JSON bodies and
+//! build time (so it lists exactly what the API serves). MISP's routes take GET or POST, loosely typed JSON bodies and
 //! optional path arguments (ids or uuids, `/name:value` named parameters), so each route is described
 //! with and without one argument and with a free-form JSON body; errors have MISP's shape.
 
 use serde_json::{Map, Value, json};
 
 include!(concat!(env!("OUT_DIR"), "/routes.rs"));
-
-/// Actions that only read (described as GET as well as POST).
-fn reads(action: &str) -> bool {
-    matches!(action, "view" | "index" | "log" | "history" | "event" | "diff" | "verify" | "checkpoints" | "describe_types" | "get_version"
-        | "get_py_misp_version" | "get_setting" | "rest_search" | "search" | "get_raw" | "check_value" | "list_sightings" | "view_event"
-        | "template_choices" | "export" | "download_export" | "hover_enrichment" | "query_enrichment")
-}
 
 /// camelCase, as MISP's clients spell actions (the API accepts both).
 fn camel(s: &str) -> String {
@@ -54,11 +47,10 @@ pub fn document() -> Value {
         for with_arg in [false, true] {
             let path = if with_arg { format!("{base}/{{arg}}") } else { base.clone() };
             let id = format!("{}{controller}_{action}{}", if *admin { "admin_" } else { "" }, if with_arg { "_arg" } else { "" });
-            let mut item = json!({"post": operation(&id, with_arg)});
+            // The dispatcher takes any method, as MISP does; reads are GETs, writes POSTs (a read-only
+            // key may not POST a write).
+            let mut item = json!({"post": operation(&id, with_arg), "get": operation(&format!("{id}_get"), with_arg)});
             item["post"]["requestBody"] = json!({"required": false, "content": {"application/json": {"schema": {}}}});
-            if reads(action) {
-                item["get"] = operation(&format!("{id}_get"), with_arg);
-            }
             paths.insert(path, item);
         }
     }

@@ -306,18 +306,6 @@ pub fn taxonomy_tag(state: &AppState, name: &str) -> Tag {
     t
 }
 
-/// Creates a taxonomy tag on behalf of the system (a tagger may use enabled taxonomies without being a
-/// tag editor).
-///
-/// # Errors
-/// Store errors.
-pub async fn create_taxonomy_tag(state: &AppState, auth: &Authed, name: &str) -> Result<Tag, ApiError> {
-    let mut t = taxonomy_tag(state, name);
-    t.id = commands::allocate_ids(state, "tag", 1).await?.first().copied().unwrap_or_default();
-    let admin = cairn_domain::role::default_role(1).ok_or_else(|| ApiError::Internal("admin role missing".into()))?;
-    create_tag_as(state, auth, &admin, t, "taxonomies.tag_used").await
-}
-
 /// The stream of a tag (fixed at creation; a renamed tag keeps it).
 ///
 /// # Errors
