@@ -423,7 +423,7 @@ pub async fn roles_set_default(state: &AppState, auth: &Authed, req: &Request) -
     if !auth.is_site_admin() {
         return Err(forbidden());
     }
-    let id: i64 = req.path.args.first().and_then(|s| s.parse().ok()).ok_or_else(|| ApiError::NotFound("Invalid role".into()))?;
+    let id = role_arg(req)?;
     let target = role_by_id(state, id).await?.ok_or_else(|| ApiError::NotFound("Invalid role".into()))?;
     super::support::instance_command(state, auth, "roles.set_default", "set the default role", InstanceCommand::SetDefaultRole { role: target }).await?;
     Ok(saved("Default role set.", &req.url, Some(id.to_string())))
@@ -464,22 +464,29 @@ fn role_from(v: &Value, mut role: Role) -> Role {
     role
 }
 
+/// Records `base` with the request's fields over it, and answers the role.
+async fn put_role(state: &AppState, auth: &Authed, req: &Request, base: Role, command: &'static str, action: &str) -> Result<Response, ApiError> {
+    let body = crate::body::parse(&req.body)?;
+    let role = role_from(crate::body::unwrap(&body, "Role"), base);
+    super::support::instance_command(state, auth, command, action, InstanceCommand::PutRole { role: role.clone() }).await?;
+    let default = default_role_id(state).await?;
+    Ok(json(json!({"Role": misp::role(&role, default)})))
+}
+
+fn role_arg(req: &Request) -> Result<i64, ApiError> {
+    req.path.args.first().and_then(|s| s.parse().ok()).ok_or_else(|| ApiError::NotFound("Invalid role".into()))
+}
+
 /// `POST /admin/roles/add` (site admin).
 pub async fn roles_add(state: &AppState, auth: &Authed, req: &Request) -> Result<Response, ApiError> {
     if !auth.is_site_admin() {
         return Err(forbidden());
     }
-    let body = crate::body::parse(&req.body)?;
-    let v = crate::body::unwrap(&body, "Role");
     // Role ids continue after the largest in use (the six defaults hold 1–6).
     let facts = state.instance.get(&state.pool).await?;
-    let id = facts.all_roles().iter().map(|r| r.id).max().unwrap_or(6) + 1;
-    let mut base = Role::none(id, "");
+    let mut base = Role::none(facts.all_roles().iter().map(|r| r.id).max().unwrap_or(6) + 1, "");
     base.perm_auth = true;
-    let role = role_from(v, base);
-    super::support::instance_command(state, auth, "roles.add", "add the role", InstanceCommand::PutRole { role: role.clone() }).await?;
-    let default = default_role_id(state).await?;
-    Ok(json(json!({"Role": misp::role(&role, default)})))
+    put_role(state, auth, req, base, "roles.add", "add the role").await
 }
 
 /// `POST /admin/roles/edit/{id}` (site admin; MISP's six defaults cannot be changed).
@@ -487,13 +494,8 @@ pub async fn roles_edit(state: &AppState, auth: &Authed, req: &Request) -> Resul
     if !auth.is_site_admin() {
         return Err(forbidden());
     }
-    let id: i64 = req.path.args.first().and_then(|s| s.parse().ok()).ok_or_else(|| ApiError::NotFound("Invalid role".into()))?;
-    let current = role_by_id(state, id).await?.ok_or_else(|| ApiError::NotFound("Invalid role".into()))?;
-    let body = crate::body::parse(&req.body)?;
-    let role = role_from(crate::body::unwrap(&body, "Role"), current);
-    super::support::instance_command(state, auth, "roles.edit", "edit the role", InstanceCommand::PutRole { role: role.clone() }).await?;
-    let default = default_role_id(state).await?;
-    Ok(json(json!({"Role": misp::role(&role, default)})))
+    let current = role_by_id(state, role_arg(req)?).await?.ok_or_else(|| ApiError::NotFound("Invalid role".into()))?;
+    put_role(state, auth, req, current, "roles.edit", "edit the role").await
 }
 
 /// `POST /admin/roles/delete/{id}` (site admin; refused while a user has the role).
@@ -501,7 +503,7 @@ pub async fn roles_delete(state: &AppState, auth: &Authed, req: &Request) -> Res
     if !auth.is_site_admin() {
         return Err(forbidden());
     }
-    let id: i64 = req.path.args.first().and_then(|s| s.parse().ok()).ok_or_else(|| ApiError::NotFound("Invalid role".into()))?;
+    let id = role_arg(req)?;
     let client = state.pool.get().await?;
     let in_use: bool = client
         .query_one("SELECT EXISTS (SELECT 1 FROM rm.users WHERE NOT deleted AND (doc->>'role_id')::bigint = $1)", &[&id])
