@@ -91,6 +91,17 @@ pub(crate) async fn render_event(
     Ok(event)
 }
 
+/// The answer to an Event write: the Event as the caller now sees it (`/metadata:1`: without its
+/// content), with the per-element `errors` of a partly accepted request.
+async fn written_event(state: &AppState, auth: &Authed, req: &Request, uuid: uuid::Uuid, errors: &[(String, DomainError)]) -> Result<Response, ApiError> {
+    let options = ViewOptions { metadata: named_flag(req, "metadata"), ..Default::default() };
+    let mut view = render_event(state, auth, &uuid.to_string(), &options, CorrelationView::default(), WarningsView::default()).await?;
+    if !errors.is_empty() {
+        view["errors"] = errors_json(errors);
+    }
+    Ok(json(view))
+}
+
 /// `POST /events/add[/metadata:1]`.
 pub async fn add(state: &AppState, auth: &Authed, req: &Request) -> Result<Response, ApiError> {
     if !auth.role.perm_add {
@@ -120,12 +131,7 @@ pub async fn add(state: &AppState, auth: &Authed, req: &Request) -> Result<Respo
         Ok((d.changes, d.errors))
     })
     .await?;
-    let options = ViewOptions { metadata: named_flag(req, "metadata"), ..Default::default() };
-    let mut view = render_event(state, auth, &uuid.to_string(), &options, CorrelationView::default(), WarningsView::default()).await?;
-    if !executed.extra.is_empty() {
-        view["errors"] = errors_json(&executed.extra);
-    }
-    Ok(json(view))
+    written_event(state, auth, req, uuid, &executed.extra).await
 }
 
 /// `GET|POST|HEAD /events/view/{id|uuid}`.
@@ -237,12 +243,7 @@ pub async fn edit(state: &AppState, auth: &Authed, req: &Request) -> Result<Resp
         draft.extends_uuid = Some(render::find_event(&client, &ext).await?.map(|r| r.uuid.to_string()).unwrap_or(ext));
     }
     let executed = merge(state, auth, uuid, draft, tags, "events.edit", "edit Event").await?;
-    let options = ViewOptions { metadata: named_flag(req, "metadata"), ..Default::default() };
-    let mut view = render_event(state, auth, &uuid.to_string(), &options, CorrelationView::default(), WarningsView::default()).await?;
-    if !executed.extra.is_empty() {
-        view["errors"] = errors_json(&executed.extra);
-    }
-    Ok(json(view))
+    written_event(state, auth, req, uuid, &executed.extra).await
 }
 
 /// Merges `draft` into the Event `uuid` in one commit (MISP's edit rules: new elements are added,
