@@ -130,9 +130,27 @@ impl Stack {
         let (status, o) = self.post("/admin/organisations/add", &serde_json::json!({"name": org})).await;
         assert_eq!(status, 200, "{o}");
         let org_id = o["Organisation"]["id"].as_str().expect("org id").to_string();
+        let (_, key) = self.user_in(&org_id, email, role_id.into()).await;
+        (org_id, key)
+    }
+
+    /// Adds a user with `role_id` (a number or its string) to organisation `org_id`; returns (user id,
+    /// user key).
+    pub async fn user_in(&self, org_id: &str, email: &str, role_id: Value) -> (String, String) {
         let (status, u) = self.post("/admin/users/add", &serde_json::json!({"email": email, "org_id": org_id, "role_id": role_id})).await;
         assert_eq!(status, 200, "{u}");
-        (org_id, u["User"]["authkey"].as_str().expect("authkey").to_string())
+        (u["User"]["id"].as_str().expect("user id").to_string(), u["User"]["authkey"].as_str().expect("authkey").to_string())
+    }
+
+    /// One stream's changes as `cairnctl history` prints them (JSON lines).
+    pub fn history(&self, uuid: &str) -> Vec<Value> {
+        let out = std::process::Command::new(crate::bins::path("cairnctl"))
+            .args(["history", uuid])
+            .env("CAIRN_DATABASE_URL", &self.db.url)
+            .output()
+            .expect("cairnctl history");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("json line")).collect()
     }
 
     pub async fn head_position(&self) -> i64 {

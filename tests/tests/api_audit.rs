@@ -148,9 +148,7 @@ async fn without_perm_audit_every_audit_route_is_refused_and_writes_nothing() {
     assert_eq!(role["Role"]["perm_audit"], json!(false), "{role}");
     let role_id = role["Role"]["id"].as_str().expect("id").to_string();
     let (org, _) = stack.org_user("CERT-NoAudit", "first@n.test", 3).await;
-    let (status, u) = stack.post("/admin/users/add", &json!({"email": "noaudit@n.test", "org_id": org, "role_id": role_id})).await;
-    assert_eq!(status, 200, "{u}");
-    let key = u["User"]["authkey"].as_str().expect("key").to_string();
+    let (_, key) = stack.user_in(&org, "noaudit@n.test", json!(role_id)).await;
     // The role works for what it allows.
     let (status, e) = stack.post_as(&key, "/events/add", &json!({"info": "mine", "distribution": 0})).await;
     assert_eq!(status, 200, "{e}");

@@ -5,16 +5,6 @@
 use cairn_tests::stack::Stack;
 use serde_json::{Value, json};
 
-fn history(stack: &Stack, uuid: &str) -> Vec<Value> {
-    let out = std::process::Command::new(cairn_tests::bins::path("cairnctl"))
-        .args(["history", uuid])
-        .env("CAIRN_DATABASE_URL", &stack.db.url)
-        .output()
-        .expect("cairnctl history");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("json line")).collect()
-}
-
 fn types(lines: &[Value]) -> Vec<String> {
     lines.iter().map(|l| l["change_type"].as_str().unwrap_or_default().to_string()).collect()
 }
@@ -81,7 +71,7 @@ async fn propose_discuss_accept_and_refuse_a_stale_proposal() {
     let (status, r) = stack.post_as(&owner, &format!("/shadow_attributes/discard/{stale_id}"), &json!({})).await;
     assert_eq!((status, r["message"].as_str()), (200, Some("Proposal discarded.")));
 
-    let steps = types(&history(&stack, &uuid));
+    let steps = types(&stack.history(&uuid));
     for expected in ["event.created", "proposal.added", "post.added", "proposal.accepted", "attribute.updated", "proposal.discarded"] {
         assert!(steps.iter().any(|s| s == expected), "{expected} in {steps:?}");
     }
@@ -139,7 +129,7 @@ async fn an_org_only_event_is_delegated_seen_while_pending_accepted_and_publishe
     let (status, _) = stack.post_as(&bystander, &format!("/events/view/{id}"), &json!({})).await;
     assert_eq!(status, 200, "now community-wide");
 
-    let steps = types(&history(&stack, &uuid));
+    let steps = types(&stack.history(&uuid));
     for expected in ["event.created", "delegation.requested", "delegation.accepted", "event.updated", "event.published"] {
         assert!(steps.iter().any(|s| s == expected), "{expected} in {steps:?}");
     }

@@ -41,9 +41,7 @@ async fn a_role_with_a_rate_limit_gets_429_past_its_count() {
     assert_eq!(status, 200, "{role}");
     assert_eq!((role["Role"]["enforce_rate_limit"].clone(), role["Role"]["rate_limit_count"].clone()), (json!(true), json!("3")));
     let (org, _) = stack.org_user("CERT-Limited", "first@l.test", 3).await;
-    let (status, u) = stack.post("/admin/users/add", &json!({"email": "limited@l.test", "org_id": org, "role_id": role["Role"]["id"]})).await;
-    assert_eq!(status, 200, "{u}");
-    let key = u["User"]["authkey"].as_str().expect("key").to_string();
+    let (_, key) = stack.user_in(&org, "limited@l.test", role["Role"]["id"].clone()).await;
     for _ in 0..3 {
         let (status, _, body) = call(&stack, &key).await;
         assert_eq!(status, 200, "{body}");
@@ -65,9 +63,7 @@ async fn a_role_with_a_rate_limit_gets_429_past_its_count() {
 async fn a_key_restricted_to_addresses_works_only_from_them() {
     let stack = Stack::start().await;
     let (org, _) = stack.org_user("CERT-Keys", "keys@k.test", 3).await;
-    let (status, u) = stack.post("/admin/users/add", &json!({"email": "ips@k.test", "org_id": org, "role_id": 3})).await;
-    assert_eq!(status, 200, "{u}");
-    let user_id = u["User"]["id"].as_str().expect("id").to_string();
+    let (user_id, _) = stack.user_in(&org, "ips@k.test", json!(3)).await;
     // A malformed range is refused, naming it, and nothing is written.
     let head = stack.head_position().await;
     let (status, r) = stack.post(&format!("/auth_keys/add/{user_id}"), &json!({"allowed_ips": ["192.0.2.0/33"]})).await;

@@ -6,16 +6,6 @@
 use cairn_tests::stack::Stack;
 use serde_json::{Value, json};
 
-fn history(stack: &Stack, uuid: &str) -> Vec<Value> {
-    let out = std::process::Command::new(cairn_tests::bins::path("cairnctl"))
-        .args(["history", uuid])
-        .env("CAIRN_DATABASE_URL", &stack.db.url)
-        .output()
-        .expect("cairnctl history");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("json line")).collect()
-}
-
 /// The id of the element named `name` in a `templates/view` answer.
 fn element_id(view: &Value, name: &str) -> String {
     view["TemplateElement"]
@@ -122,7 +112,7 @@ async fn exercise_3_the_phishing_template_fills_an_event_in_one_commit() {
     assert!(tags.contains(&"circl:incident-classification=\"phishing\"") && tags.contains(&"tlp:green"), "{tags:?}");
 
     // The four attributes were added by one command (one commit) recorded as the template population.
-    let lines = history(&stack, &event_uuid);
+    let lines = stack.history(&event_uuid);
     let added: Vec<&Value> = lines.iter().filter(|l| l["change_type"] == "attribute.added").collect();
     assert_eq!(added.len(), 4);
     assert!(added.iter().all(|l| l["command_id"] == added[0]["command_id"] && l["command"] == "templates.populate_event"), "{added:?}");
@@ -133,9 +123,7 @@ async fn exercise_3_the_phishing_template_fills_an_event_in_one_commit() {
 async fn templates_are_managed_by_their_organisation_and_private_ones_stay_private() {
     let stack = Stack::start().await;
     let (org_a, org_admin) = stack.org_user("CERT-A", "admin@a.test", 2).await;
-    let (status, u) = stack.post("/admin/users/add", &json!({"email": "user@a.test", "org_id": org_a, "role_id": 3})).await;
-    assert_eq!(status, 200, "{u}");
-    let user_a = u["User"]["authkey"].as_str().expect("authkey").to_string();
+    let (_, user_a) = stack.user_in(&org_a, "user@a.test", json!(3)).await;
     let (_, user_b) = stack.org_user("CERT-B", "user@b.test", 3).await;
 
     // A plain user may not create templates; an org admin may, with its elements.
