@@ -119,12 +119,19 @@ misp_modules_start() {
   mkdir -p "$(dirname "$pidfile")" "$(dirname "$logfile")"
   "$venv/bin/misp-modules" -l 127.0.0.1 -p "$port" >"$logfile" 2>&1 &
   echo $! >"$pidfile"
-  for _ in $(seq 1 600); do
-    curl -sf "http://127.0.0.1:$port/healthcheck" >/dev/null 2>&1 && return 0
-    kill -0 "$(cat "$pidfile")" 2>/dev/null || { tail -n 20 "$logfile" >&2; die "misp-modules exited (log: $logfile)"; }
-    sleep 0.1
+  wait_started misp-modules "http://127.0.0.1:$port/healthcheck" "$pidfile" "$logfile" 600 0.1
+}
+
+# wait_started NAME URL PIDFILE LOGFILE TRIES PAUSE: waits until URL answers, dying (with the log's
+# tail) if the process of PIDFILE exits first or TRIES pauses pass.
+wait_started() {
+  local name="$1" url="$2" pidfile="$3" logfile="$4" tries="$5" pause="$6"
+  for _ in $(seq 1 "$tries"); do
+    curl -sf "$url" >/dev/null 2>&1 && return 0
+    kill -0 "$(cat "$pidfile")" 2>/dev/null || { tail -n 20 "$logfile" >&2; die "$name exited (log: $logfile)"; }
+    sleep "$pause"
   done
-  die "misp-modules did not answer on port $port (log: $logfile)"
+  die "$name did not answer at $url (log: $logfile)"
 }
 
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
@@ -187,12 +194,7 @@ nats_start() {
   mkdir -p "$(dirname "$pidfile")" "$(dirname "$logfile")"
   "$bin" -c "$conf" -js -a 127.0.0.1 -p "$port" -m "$mport" >"$logfile" 2>&1 &
   echo $! >"$pidfile"
-  for _ in $(seq 1 300); do
-    curl -sf "http://127.0.0.1:$mport/healthz" >/dev/null 2>&1 && return 0
-    kill -0 "$(cat "$pidfile")" 2>/dev/null || { tail -n 20 "$logfile" >&2; die "nats-server exited (log: $logfile)"; }
-    sleep 0.05
-  done
-  die "nats-server did not become healthy (log: $logfile)"
+  wait_started nats-server "http://127.0.0.1:$mport/healthz" "$pidfile" "$logfile" 300 0.05
 }
 
 stop_pidfile() {
