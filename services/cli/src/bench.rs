@@ -343,15 +343,12 @@ async fn api(args: ApiArgs) -> Result<(), BoxError> {
         return Err(format!("events/add failed: {status} {created}").into());
     }
     let id = created["Event"]["id"].as_str().unwrap_or_default().to_string();
+    let get = |path: String| {
+        let request = http.get(format!("{}{path}", args.url)).header("Authorization", key.clone()).header("Accept", "application/json");
+        async move { request.send().await?.json::<serde_json::Value>().await }
+    };
     let started = Instant::now();
-    let view: serde_json::Value = http
-        .get(format!("{}/events/view/{id}", args.url))
-        .header("Authorization", key.clone())
-        .header("Accept", "application/json")
-        .send()
-        .await?
-        .json()
-        .await?;
+    let view = get(format!("/events/view/{id}")).await?;
     let view_secs = started.elapsed().as_secs_f64();
     let seen = view["Event"]["Attribute"].as_array().map_or(0, Vec::len);
     println!("| Event with {} attributes: events/add (until readable) | {add_secs:.2} s |", args.big);
@@ -370,14 +367,7 @@ async fn api(args: ApiArgs) -> Result<(), BoxError> {
         let mut as_of_seen = 0;
         for _ in 0..5 {
             let started = Instant::now();
-            let v: serde_json::Value = http
-                .get(format!("{}/audit/event/{id}{point}", args.url))
-                .header("Authorization", key.clone())
-                .header("Accept", "application/json")
-                .send()
-                .await?
-                .json()
-                .await?;
+            let v = get(format!("/audit/event/{id}{point}")).await?;
             as_of.push(started.elapsed().as_secs_f64() * 1000.0);
             as_of_seen = v["Event"]["Attribute"].as_array().map_or(0, Vec::len);
         }
