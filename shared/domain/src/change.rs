@@ -5,9 +5,11 @@
 //! old shapes are known), so replay of an old log always yields today's enum. Golden-JSON tests pin
 //! the serialized form of every variant: renaming a field fails CI.
 
+use crate::event::sync::SyncOrigin;
 use crate::event::model::{Attribute, Delegation, EventMeta, Object, ObjectReference, Post, Proposal, TagLink, Thread};
 use crate::event_template::Template;
 use crate::role::Role;
+use crate::server::Server;
 use crate::instance::{Bootstrap, CorrelationExclusion, Regexp};
 use crate::sharing_group::{SharingGroup, SharingGroupOrg, SharingGroupServer};
 use crate::sighting::Sighting;
@@ -41,6 +43,12 @@ pub enum Change {
     RoleUpdated(Role),
     #[serde(rename = "instance.role_deleted.v1")]
     RoleDeleted { id: i64 },
+    #[serde(rename = "instance.server_added.v1")]
+    ServerAdded(Server),
+    #[serde(rename = "instance.server_updated.v1")]
+    ServerUpdated(Server),
+    #[serde(rename = "instance.server_deleted.v1")]
+    ServerDeleted { id: i64 },
     #[serde(rename = "instance.regexp_added.v1")]
     RegexpAdded(Regexp),
     #[serde(rename = "instance.regexp_updated.v1")]
@@ -130,6 +138,10 @@ pub enum Change {
     EventUnpublished {},
     #[serde(rename = "event.deleted.v1")]
     EventDeleted { id: i64 },
+    /// The changes before it in the same commit brought this copy of a peer's Event to the state the
+    /// peer offered (server `server_id`; `origin` is the owning instance and its version there).
+    #[serde(rename = "event.synced.v1")]
+    EventSynced { server_id: i64, origin: SyncOrigin },
     #[serde(rename = "event.tagged.v1")]
     EventTagged(TagLink),
     #[serde(rename = "event.untagged.v1")]
@@ -473,6 +485,34 @@ mod tests {
         golden(Change::RoleAdded(r.clone()), json!({"type":"instance.role_added.v1","data":v}));
         golden(Change::RoleUpdated(r), json!({"type":"instance.role_updated.v1","data":v}));
         golden(Change::RoleDeleted { id: 7 }, json!({"type":"instance.role_deleted.v1","data":{"id":7}}));
+        let server = crate::server::Server {
+            id: 2,
+            name: "peer".into(),
+            url: "https://peer.example".into(),
+            org_id: 1,
+            remote_org_id: 4,
+            push: false,
+            pull: true,
+            push_sightings: false,
+            internal: false,
+            unpublish_event: false,
+            publish_without_email: false,
+            self_signed: false,
+            skip_proxy: false,
+            caching_enabled: false,
+            remove_missing_tags: false,
+            priority: 0,
+            push_rules: json!({}),
+            pull_rules: json!({}),
+        };
+        golden(
+            Change::ServerAdded(server),
+            json!({"type":"instance.server_added.v1","data":{"id":2,"name":"peer","url":"https://peer.example","org_id":1,
+                   "remote_org_id":4,"push":false,"pull":true,"push_sightings":false,"internal":false,"unpublish_event":false,
+                   "publish_without_email":false,"self_signed":false,"skip_proxy":false,"caching_enabled":false,
+                   "remove_missing_tags":false,"priority":0,"push_rules":{},"pull_rules":{}}}),
+        );
+        golden(Change::ServerDeleted { id: 2 }, json!({"type":"instance.server_deleted.v1","data":{"id":2}}));
     }
 
     #[test]
@@ -614,6 +654,10 @@ mod tests {
         golden(Change::EventPublished { publish_timestamp: 8 }, json!({"type":"event.published.v1","data":{"publish_timestamp":8}}));
         golden(Change::EventUnpublished {}, json!({"type":"event.unpublished.v1","data":{}}));
         golden(Change::EventDeleted { id: 12 }, json!({"type":"event.deleted.v1","data":{"id":12}}));
+        golden(
+            Change::EventSynced { server_id: 3, origin: crate::event::sync::SyncOrigin { instance: Uuid::from_u128(9), version: 41 } },
+            json!({"type":"event.synced.v1","data":{"server_id":3,"origin":{"instance":"00000000-0000-0000-0000-000000000009","version":41}}}),
+        );
         golden(
             Change::EventTagged(TagLink { tag_id: 5, local: true, relationship_type: Some("rel".into()) }),
             json!({"type":"event.tagged.v1","data":{"tag_id":5,"local":true,"relationship_type":"rel"}}),

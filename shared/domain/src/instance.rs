@@ -52,6 +52,8 @@ pub struct InstanceState {
     pub warninglists: BTreeSet<String>,
     /// Roles added beside MISP's six defaults (`admin/roles/add`), by id.
     pub roles: BTreeMap<i64, Role>,
+    /// Connected servers, by id.
+    pub servers: BTreeMap<i64, crate::server::Server>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -73,6 +75,9 @@ pub enum InstanceCommand {
     /// `admin/roles/add|edit`: a role beside the six defaults (which cannot be changed).
     PutRole { role: Role },
     DeleteRole { id: i64 },
+    /// `servers/add|edit` (site admin).
+    PutServer { server: crate::server::Server },
+    DeleteServer { id: i64 },
 }
 
 /// # Errors
@@ -169,6 +174,23 @@ pub fn decide(state: &InstanceState, role: &Role, command: InstanceCommand) -> R
             }
             Ok(vec![Change::RoleDeleted { id }])
         }
+        InstanceCommand::PutServer { .. } | InstanceCommand::DeleteServer { .. } if !role.perm_site_admin => {
+            Err(DomainError::Forbidden("You do not have permission to use this functionality.".into()))
+        }
+        InstanceCommand::PutServer { server } => {
+            crate::server::validate(&server)?;
+            match state.servers.get(&server.id) {
+                Some(current) if current == &server => Ok(vec![]),
+                Some(_) => Ok(vec![Change::ServerUpdated(server)]),
+                None => Ok(vec![Change::ServerAdded(server)]),
+            }
+        }
+        InstanceCommand::DeleteServer { id } => {
+            if !state.servers.contains_key(&id) {
+                return Err(DomainError::NotFound("Invalid server".into()));
+            }
+            Ok(vec![Change::ServerDeleted { id }])
+        }
         InstanceCommand::ChangeSetting { name, value } => {
             if name.trim().is_empty() || name.len() > 200 {
                 return Err(DomainError::invalid("setting", "Invalid setting name."));
@@ -233,6 +255,12 @@ pub fn evolve(mut state: InstanceState, change: &Change) -> InstanceState {
         }
         Change::RoleDeleted { id } => {
             state.roles.remove(id);
+        }
+        Change::ServerAdded(s) | Change::ServerUpdated(s) => {
+            state.servers.insert(s.id, s.clone());
+        }
+        Change::ServerDeleted { id } => {
+            state.servers.remove(id);
         }
         Change::RegexpDeleted { id } => {
             state.regexps.remove(id);

@@ -13,6 +13,7 @@
 //!   [`taxonomy`]: machine-tag vocabularies; [`event_template`]: MISP's event templates (forms that
 //!   fill an Event).
 //! - [`sharing_group`]: sharing groups (members, servers, extend).
+//! - [`server`]: connected servers (peers this instance syncs with).
 //! - [`sync_rules`]: MISP's push/pull distribution downgrades between instances.
 //! - [`correlation`]: what correlates (keys, exclusion patterns).
 //! - [`acl`]: the one access rule (who may see an Event, Object, Attribute, Proposal, Post, Sighting).
@@ -32,6 +33,7 @@ pub mod freetext;
 pub mod instance;
 pub mod organisation;
 pub mod role;
+pub mod server;
 pub mod sharing_group;
 pub mod sighting;
 pub mod stream;

@@ -9,6 +9,7 @@
 //! - [`collaboration`]: the collaboration commands' rules, and who is notified of what.
 //! - [`state`]: the folded state and `evolve`.
 //! - [`audit`]: which changes of an Event's history a viewer may read.
+//! - [`sync`]: what is shared with a peer instance, and how a peer's Event becomes a local copy.
 
 pub mod audit;
 pub mod collaboration;
@@ -16,6 +17,7 @@ pub mod decide;
 pub mod draft;
 pub mod model;
 pub mod state;
+pub mod sync;
 
 pub use decide::{Context, Decision, ElementRef, EventCommand, IdPool, TagTarget, TemplateBook, TemplateRule, decide};
 pub use draft::{AttributeDraft, EventDraft, ObjectDraft, ReferenceDraft, TagDraft, TagInfo};

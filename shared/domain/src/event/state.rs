@@ -35,6 +35,9 @@ pub struct EventState {
     pub thread: Option<Thread>,
     /// The Thread's live Posts by id.
     pub posts: BTreeMap<i64, Post>,
+    /// For a copy of a peer's Event: where its state comes from, and the server it last came through.
+    pub origin: Option<super::sync::SyncOrigin>,
+    pub synced_from: Option<i64>,
 }
 
 pub fn duplicate_key(a: &Attribute) -> DuplicateKey {
@@ -132,6 +135,10 @@ pub fn evolve(mut state: EventState, change: &Change) -> EventState {
             }
         }
         Change::EventDeleted { .. } => state.deleted = true,
+        Change::EventSynced { server_id, origin } => {
+            state.origin = Some(*origin);
+            state.synced_from = Some(*server_id);
+        }
         Change::EventTagged(link) => {
             state.tags.retain(|t| t.tag_id != link.tag_id);
             state.tags.push(link.clone());
