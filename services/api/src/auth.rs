@@ -20,6 +20,9 @@ pub struct Authed {
     pub role: Role,
     pub key_id: i64,
     pub read_only_key: bool,
+    /// Where the request comes from, recorded on the changes it makes: `api`, or `sync:<server>` for
+    /// the sync consumers.
+    pub via: String,
 }
 
 impl Authed {
@@ -31,7 +34,7 @@ impl Authed {
             org_id: self.org.id,
             org_uuid: self.org.uuid,
             role_id: self.role.id,
-            via: "api".into(),
+            via: self.via.clone(),
         }
     }
 
@@ -105,9 +108,30 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap, ip: std::net::I
             stripped.perm_audit = audit;
             role = stripped;
         }
-        return Ok(Authed { user, org, role, key_id: row.get(0), read_only_key });
+        return Ok(Authed { user, org, role, key_id: row.get(0), read_only_key, via: "api".into() });
     }
     state.metrics.auth_failures.inc();
     Err(ApiError::Forbidden(AUTH_FAILED.into()))
 }
 
+
+/// The instance's first site administrator, acting `via` a background process (the sync consumers):
+/// commands it runs are recorded with this user and `via`.
+///
+/// # Errors
+/// Database errors; 503 when the instance has no site administrator.
+pub async fn site_admin(state: &AppState, via: &str) -> Result<Authed, ApiError> {
+    let client = state.pool.get().await?;
+    let row = client
+        .query_opt(
+            "SELECT u.doc, o.doc FROM rm.users u JOIN rm.organisations o ON o.id = u.org_id AND NOT o.deleted \
+             WHERE NOT u.deleted AND NOT u.disabled AND (u.doc->>'role_id')::bigint = 1 ORDER BY u.id LIMIT 1",
+            &[],
+        )
+        .await?
+        .ok_or_else(|| ApiError::Unavailable("This instance has no site administrator.".into()))?;
+    let user: User = serde_json::from_value(row.get(0)).map_err(ApiError::internal)?;
+    let org: Organisation = serde_json::from_value(row.get(1)).map_err(ApiError::internal)?;
+    let role = default_role(1).ok_or_else(|| ApiError::Internal("admin role missing".into()))?;
+    Ok(Authed { user, org, role, key_id: 0, read_only_key: false, via: via.into() })
+}

@@ -37,6 +37,7 @@ pub mod render;
 pub mod search;
 pub mod sg_cache;
 pub mod state;
+pub mod sync;
 pub mod throttle;
 #[cfg(test)]
 mod properties;
@@ -186,13 +187,8 @@ async fn misp_route(
 /// # Errors
 /// Missing reference data, an unusable listen address or database URL.
 pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), BoxError> {
-    let settings = Arc::new(settings);
-    let reference = Arc::new(reference::Reference::load(&settings.data_dir)?);
-    let pool = connect::pg_pool(&settings)?;
-    let nats = connect::nats(&settings).await.ok();
-    let appender = Appender::spawn(pool.clone(), nats.clone());
-    let watcher = CheckpointWatcher::start(pool.clone(), nats.clone()).await;
-    let state = AppState::new(settings.clone(), pool, appender, watcher, nats, reference);
+    let state = background_state(settings).await?;
+    let settings = state.settings.clone();
     // TCP_NODELAY: a response is written as headers then body chunks; with Nagle's algorithm the
     // second small write waits for the client's delayed ACK (~40 ms per request).
     let listener = axum::serve::ListenerExt::tap_io(tokio::net::TcpListener::bind(&settings.http_addr).await?, |tcp| {
@@ -205,6 +201,21 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), BoxError>
         .with_graceful_shutdown(async move { shutdown.wait().await })
         .await?;
     Ok(())
+}
+
+/// The state commands run against (store, appender, read-model watcher, reference data), for the API
+/// and for the processes that run commands without serving HTTP (the sync consumers).
+///
+/// # Errors
+/// Missing reference data, an unusable database URL.
+pub async fn background_state(settings: Settings) -> Result<AppState, BoxError> {
+    let settings = Arc::new(settings);
+    let reference = Arc::new(reference::Reference::load(&settings.data_dir)?);
+    let pool = connect::pg_pool(&settings)?;
+    let nats = connect::nats(&settings).await.ok();
+    let appender = Appender::spawn(pool.clone(), nats.clone());
+    let watcher = CheckpointWatcher::start(pool.clone(), nats.clone()).await;
+    Ok(AppState::new(settings, pool, appender, watcher, nats, reference))
 }
 
 /// Not-found for a route Cairn does not (yet) serve, as JSON.

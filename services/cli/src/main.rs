@@ -178,7 +178,8 @@ async fn serve(settings: Settings, service: &str) -> Result<(), BoxError> {
         "indexer" => cairn_indexer::run(settings, shutdown).await,
         "correlator" => cairn_correlator::run(settings, shutdown).await,
         "exporter" => cairn_exporter::run(settings, shutdown).await,
-        other => Err(format!("unknown service {other:?}: api, relay, indexer, correlator or exporter").into()),
+        "sync" => cairn_api::sync::run(settings, shutdown).await,
+        other => Err(format!("unknown service {other:?}: api, relay, indexer, correlator, exporter or sync").into()),
     }
 }
 
@@ -198,6 +199,9 @@ async fn run_all(settings: Settings) -> Result<(), BoxError> {
     let s = settings.clone();
     let sd = shutdown.clone();
     tasks.spawn(async move { ("exporter", cairn_exporter::run(s, sd).await) });
+    let s = settings.clone();
+    let sd = shutdown.clone();
+    tasks.spawn(async move { ("sync", cairn_api::sync::run(s, sd).await) });
     let s = settings;
     let sd = shutdown.clone();
     tasks.spawn(async move { ("api", cairn_api::run(s, sd).await) });

@@ -69,6 +69,12 @@ pub async fn apply(tx: &Transaction<'_>, stream_id: uuid::Uuid, change: &Change)
         Change::RoleDeleted { id } => {
             tx.execute("DELETE FROM rm.roles WHERE id = $1", &[id]).await?;
         }
+        Change::ServerAdded(s) | Change::ServerUpdated(s) => {
+            tx.execute("INSERT INTO rm.servers (id, doc) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET doc = $2", &[&s.id, &doc(s)]).await?;
+        }
+        Change::ServerDeleted { id } => {
+            tx.execute("DELETE FROM rm.servers WHERE id = $1", &[id]).await?;
+        }
         Change::RegexpDeleted { id } => {
             tx.execute("DELETE FROM rm.regexps WHERE id = $1", &[id]).await?;
         }

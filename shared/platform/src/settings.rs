@@ -66,6 +66,9 @@ pub struct Settings {
     pub auth_failures_per_minute: u64,
     /// How long a mutating request waits for the read models to reach its position (`CAIRN_RYW_TIMEOUT_MS`).
     pub read_your_writes_timeout_ms: u64,
+    /// Milliseconds between two pulls of every pull-enabled server by the sync consumers
+    /// (`CAIRN_SYNC_INTERVAL_MS`).
+    pub sync_interval_ms: u64,
     /// Optional metrics listen address for standalone services (`CAIRN_METRICS_ADDR`).
     pub metrics_addr: Option<String>,
     pub instance: InstanceSettings,
@@ -125,6 +128,7 @@ impl Default for Settings {
             checkpoint_interval_secs: 60,
             auth_failures_per_minute: 30,
             read_your_writes_timeout_ms: 5_000,
+            sync_interval_ms: 2_000,
             metrics_addr: None,
             instance: InstanceSettings::default(),
             projector: ProjectorSettings::default(),
@@ -234,6 +238,9 @@ impl Settings {
         }
         if let Some(v) = get("CAIRN_RYW_TIMEOUT_MS") {
             self.read_your_writes_timeout_ms = parse("CAIRN_RYW_TIMEOUT_MS", v)?;
+        }
+        if let Some(v) = get("CAIRN_SYNC_INTERVAL_MS") {
+            self.sync_interval_ms = parse("CAIRN_SYNC_INTERVAL_MS", v)?;
         }
         if let Some(v) = get("CAIRN_METRICS_ADDR") {
             self.metrics_addr = Some(v);

@@ -71,13 +71,26 @@ pub async fn org_add(state: &AppState, auth: &Authed, req: &Request) -> Result<R
         });
     }
     let uuid = crate::input::uuid_or_new(v)?;
-    let p = org_patch(v);
+    let org = create_org_with(state, auth, uuid, name.trim(), org_patch(v)).await?;
+    Ok(json(json!({ "Organisation": misp::organisation(&org) })))
+}
+
+/// Creates an organisation named `name` with `uuid` (`local`: one of this instance's, or known from
+/// elsewhere, e.g. a peer's through sync).
+///
+/// # Errors
+/// Domain refusals and store errors.
+pub async fn create_org(state: &AppState, auth: &Authed, uuid: Uuid, name: &str, local: bool) -> Result<Organisation, ApiError> {
+    create_org_with(state, auth, uuid, name, OrganisationPatch { local: Some(local), ..OrganisationPatch::default() }).await
+}
+
+async fn create_org_with(state: &AppState, auth: &Authed, uuid: Uuid, name: &str, p: OrganisationPatch) -> Result<Organisation, ApiError> {
     let now = chrono::Utc::now().timestamp();
     let id = commands::allocate_ids(state, "organisation", 1).await?.first().copied().unwrap_or_default();
     let org = Organisation {
         id,
         uuid,
-        name: name.trim().to_string(),
+        name: name.to_string(),
         description: p.description.unwrap_or_default(),
         org_type: p.org_type.unwrap_or_default(),
         nationality: p.nationality.unwrap_or_default(),
@@ -96,7 +109,7 @@ pub async fn org_add(state: &AppState, auth: &Authed, req: &Request) -> Result<R
         Ok((organisation::decide(s, &role, OrganisationCommand::Create { organisation: org.clone() }).map_err(|e| refusal(e, "add Organisation"))?, ()))
     })
     .await?;
-    Ok(json(json!({ "Organisation": misp::organisation(&org) })))
+    Ok(org)
 }
 
 /// `POST /admin/organisations/edit/{id|uuid}`.

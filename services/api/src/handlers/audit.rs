@@ -43,11 +43,11 @@ fn invalid_stream() -> ApiError {
 }
 
 /// A parameter from the path (`/name:value`), the query string or the body.
-fn param(req: &Request, body: &Value, name: &str) -> Option<String> {
+pub(crate) fn param(req: &Request, body: &Value, name: &str) -> Option<String> {
     req.path.named.get(name).cloned().or_else(|| crate::body::text(body.get(name))).filter(|v| !v.trim().is_empty())
 }
 
-fn int_param(req: &Request, body: &Value, name: &str) -> Result<Option<i64>, ApiError> {
+pub(crate) fn int_param(req: &Request, body: &Value, name: &str) -> Result<Option<i64>, ApiError> {
     param(req, body, name).map(|v| v.trim().parse::<i64>().map_err(|_| ApiError::BadRequest(format!("{name} must be an integer.")))).transpose()
 }
 

@@ -46,7 +46,7 @@ fn is_write(req: &Request) -> bool {
     let p = &req.path;
     !matches!(
         p.action.as_str(),
-        "view" | "index" | "log" | "history" | "event" | "diff" | "verify" | "checkpoints" | "describe_types" | "get_version" | "get_py_misp_version" | "get_setting" | "rest_search" | "search" | "get_raw" | "check_value" | "list_sightings" | "view_event"
+        "view" | "index" | "feed" | "log" | "history" | "event" | "diff" | "verify" | "checkpoints" | "describe_types" | "get_version" | "get_py_misp_version" | "get_setting" | "rest_search" | "search" | "get_raw" | "check_value" | "list_sightings" | "view_event"
     ) && req.method != Method::GET
         && req.method != Method::HEAD
 }
@@ -71,6 +71,12 @@ pub async fn route(state: &AppState, auth: &Authed, req: &Request) -> Result<Res
         (_, "servers", "get_py_misp_version") => servers::get_pymisp_version(),
         (_, "servers", "get_setting") => servers::get_setting(state, auth, p).await,
         (_, "servers", "server_settings_edit") => servers::settings_edit(state, auth, req).await,
+        (_, "servers", "index") => servers::index(state, auth).await,
+        (_, "servers", "add") => servers::add(state, auth, req).await,
+        (_, "servers", "edit") => servers::edit(state, auth, req).await,
+        (_, "servers", "delete") => servers::delete(state, auth, req).await,
+        (_, "servers", "pull") => servers::pull(state, auth, req).await,
+        (_, "sync", "feed") => crate::sync::feed(state, auth, req).await,
 
         (_, "users", "view") => admin::user_view(state, auth, req).await,
         (true, "users", "add") => admin::user_add(state, auth, req).await,

@@ -105,7 +105,7 @@ async fn full(state: &AppState, id: i64) -> Result<Value, ApiError> {
     Ok(json!({"SharingGroup": g, "Organisation": org, "SharingGroupOrg": orgs, "SharingGroupServer": servers}))
 }
 
-async fn run(state: &AppState, auth: &Authed, uuid: Uuid, name: &'static str, command: SharingGroupCommand) -> Result<(), ApiError> {
+pub(crate) async fn run(state: &AppState, auth: &Authed, uuid: Uuid, name: &'static str, command: SharingGroupCommand) -> Result<(), ApiError> {
     let meta = CommandMeta::new(name, auth.actor());
     let (actor, role) = (auth.actor(), auth.role.clone());
     commands::execute(state, &meta, uuid, stream::SHARING_GROUP, sharing_group::evolve, |s: &SharingGroupState| {
@@ -118,6 +118,18 @@ async fn run(state: &AppState, auth: &Authed, uuid: Uuid, name: &'static str, co
 async fn org_member(state: &AppState, key: &Value) -> Result<Option<SharingGroupOrg>, ApiError> {
     let Some(k) = text(Some(key)) else { return Ok(None) };
     Ok(super::admin::find_org(state, &k).await?.map(|o| SharingGroupOrg { org_id: o.id, org_uuid: o.uuid, extend: false }))
+}
+
+/// `name`, or (taken by another group) `name` with a part of `uuid` appended, as MISP suffixes a
+/// captured group's name.
+///
+/// # Errors
+/// Database errors.
+pub(crate) async fn free_name(state: &AppState, name: &str, uuid: Uuid) -> Result<String, ApiError> {
+    if find(state, name).await?.is_none() {
+        return Ok(name.to_string());
+    }
+    Ok(format!("{name}_{}", &uuid.simple().to_string()[..8]))
 }
 
 /// `POST /sharing_groups/add`.

@@ -28,7 +28,7 @@ pub struct SyncOrigin {
 
 /// What an instance shares of one Event with one peer: the Event downgraded, with only the elements
 /// the peer may receive (ids and sharing-group ids are the sender's).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Shared {
     pub meta: EventMeta,
     pub tags: Vec<TagLink>,
@@ -119,7 +119,6 @@ pub struct Receiver {
     pub user_id: i64,
     /// The id a new copy gets.
     pub event_id: i64,
-    pub now: i64,
 }
 
 /// How many new (attribute, Object, reference) ids mirroring `incoming` may need.
@@ -369,7 +368,7 @@ mod tests {
     }
 
     fn receiver() -> Receiver {
-        Receiver { server_id: 5, instance: PEER, org_id: 3, user_id: 4, event_id: 50, now: 2_000 }
+        Receiver { server_id: 5, instance: PEER, org_id: 3, user_id: 4, event_id: 50 }
     }
 
     fn pool(n: i64) -> IdPool {

@@ -1,0 +1,238 @@
+//! Connected communities (the training's "Distribution and Topology"): Cairn instances on loopback,
+//! each with its own database and nats-server, pulling from each other by log position.
+//!
+//! - A–B–C chain (B pulls from A, C pulls from B): "Connected communities" reaches B downgraded to
+//!   "This community only" and stops there; "All communities" reaches C; organisation-only Events and
+//!   sharing groups that do not include B never reach B; a sharing group that lists server B does.
+//! - Deleting an attribute and removing a tag on A removes them on B and C; a withdrawn Event (its
+//!   distribution narrowed) disappears from B.
+//! - A second pull with nothing new transfers no Event bodies.
+//! - A consumer killed mid-run and restarted leaves no Event missing and no change twice.
+
+use cairn_tests::stack::Stack;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// The host organisation of `stack` (uuid, name).
+async fn host_org(stack: &Stack) -> (String, String) {
+    let (status, me) = stack.get("/users/view/me").await;
+    assert_eq!(status, 200, "{me}");
+    (me["Organisation"]["uuid"].as_str().expect("uuid").into(), me["Organisation"]["name"].as_str().expect("name").into())
+}
+
+/// On `stack`, the local record of an organisation known by uuid (created when missing); its id.
+async fn org_record(stack: &Stack, uuid: &str, name: &str) -> String {
+    let (status, found) = stack.get(&format!("/organisations/view/{uuid}")).await;
+    if status == 200 {
+        return found["Organisation"]["id"].as_str().expect("id").into();
+    }
+    // Every fresh instance's host organisation has the same name: tell them apart.
+    let name = format!("{name} {}", &uuid[..8]);
+    let (status, o) = stack.post("/admin/organisations/add", &json!({"name": name, "uuid": uuid, "local": false})).await;
+    assert_eq!(status, 200, "{o}");
+    o["Organisation"]["id"].as_str().expect("id").into()
+}
+
+/// `to` learns of `from`: a sync user for `to`'s organisation on `from`, and a server on `to` with
+/// that user's key (`pull` as asked). Returns the server's id on `to`.
+async fn connect(from: &Stack, to: &Stack, pull: bool) -> String {
+    let (to_uuid, to_name) = host_org(to).await;
+    let (from_uuid, from_name) = host_org(from).await;
+    let sync_org = org_record(from, &to_uuid, &to_name).await;
+    let (_, key) = from.user_in(&sync_org, &format!("sync-{}@peer.test", &to_uuid[..8]), json!(5)).await;
+    let remote = org_record(to, &from_uuid, &from_name).await;
+    let (status, s) = to
+        .post("/servers/add", &json!({"Server": {"name": "peer", "url": from.base, "authkey": key, "remote_org_id": remote, "pull": pull, "push": false}}))
+        .await;
+    assert_eq!(status, 200, "{s}");
+    s["Server"]["id"].as_str().expect("server id").into()
+}
+
+async fn pull(stack: &Stack, server: &str) -> Value {
+    let (status, r) = stack.post(&format!("/servers/pull/{server}"), &json!({})).await;
+    assert_eq!(status, 200, "{r}");
+    r["report"].clone()
+}
+
+/// A published Event with two attributes and the tag `tlp:green`; its uuid.
+async fn published_event(stack: &Stack, info: &str, distribution: u8, sharing_group: Option<&str>) -> String {
+    let mut event = json!({"info": info, "distribution": distribution, "published": true, "Tag": [{"name": "tlp:green"}],
+        "Attribute": [{"type": "ip-dst", "value": format!("198.51.100.{}", info.len()), "to_ids": true},
+                      {"type": "domain", "value": format!("{}.example.org", info.replace(' ', "-"))}]});
+    if let Some(sg) = sharing_group {
+        event["sharing_group_id"] = json!(sg);
+    }
+    let (status, e) = stack.post("/events/add", &json!({"Event": event})).await;
+    assert_eq!(status, 200, "{e}");
+    assert_eq!(e["Event"]["published"], true, "{e}");
+    e["Event"]["uuid"].as_str().expect("uuid").into()
+}
+
+/// The Event as the site admin of `stack` sees it, if it exists there.
+async fn view(stack: &Stack, uuid: &str) -> Option<Value> {
+    let (status, e) = stack.get(&format!("/events/view/{uuid}")).await;
+    (status == 200).then(|| e["Event"].clone())
+}
+
+fn values(event: &Value) -> Vec<String> {
+    let mut v: Vec<String> = event["Attribute"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|a| a["deleted"] != true)
+        .filter_map(|a| a["value"].as_str().map(String::from))
+        .collect();
+    v.sort();
+    v
+}
+
+fn tags(event: &Value) -> Vec<String> {
+    event["Tag"].as_array().into_iter().flatten().filter_map(|t| t["name"].as_str().map(String::from)).collect()
+}
+
+#[tokio::test]
+async fn a_chain_of_three_instances_shares_by_distribution_and_propagates_removals() {
+    let (a, b, c) = (Stack::start().await, Stack::start().await, Stack::start().await);
+    let b_from_a = connect(&a, &b, true).await;
+    let c_from_b = connect(&b, &c, true).await;
+    // A knows B as a server too (so a sharing group on A can list it).
+    let a_knows_b = connect(&b, &a, false).await;
+
+    let connected = published_event(&a, "connected communities", 2, None).await;
+    let all = published_event(&a, "all communities", 3, None).await;
+    let org_only = published_event(&a, "organisation only", 0, None).await;
+    let (status, sg) = a.post("/sharing_groups/add", &json!({"name": "A alone", "releasability": "A"})).await;
+    assert_eq!(status, 200, "{sg}");
+    let sg_not_b = published_event(&a, "group without B", 4, Some(sg["SharingGroup"]["id"].as_str().expect("sg id"))).await;
+    let (status, sg) = a
+        .post("/sharing_groups/add", &json!({"name": "A and server B", "releasability": "A+B",
+            "SharingGroupServer": [{"server_id": a_knows_b, "all_orgs": true}]}))
+        .await;
+    assert_eq!(status, 200, "{sg}");
+    let sg_with_b = published_event(&a, "group with server B", 4, Some(sg["SharingGroup"]["id"].as_str().expect("sg id"))).await;
+    let unpublished = {
+        let (status, e) = a.post("/events/add", &json!({"Event": {"info": "draft", "distribution": 3, "Attribute": [{"type": "ip-dst", "value": "203.0.113.9"}]}})).await;
+        assert_eq!(status, 200, "{e}");
+        e["Event"]["uuid"].as_str().expect("uuid").to_string()
+    };
+
+    let report = pull(&b, &b_from_a).await;
+    assert_eq!(report["offered"], 3, "connected, all and the group with B: {report}");
+    pull(&c, &c_from_b).await;
+
+    let on_b = view(&b, &connected).await.expect("distribution 2 reaches B");
+    assert_eq!(on_b["distribution"], "1", "downgraded to this community only: {on_b}");
+    assert_eq!(on_b["locked"], true);
+    assert_eq!(on_b["Orgc"]["uuid"].as_str(), Some(host_org(&a).await.0.as_str()), "the creator organisation travels");
+    assert_eq!(values(&on_b), values(&view(&a, &connected).await.expect("on A")));
+    assert_eq!(tags(&on_b), ["tlp:green"]);
+    assert!(view(&c, &connected).await.is_none(), "connected communities stops after one hop");
+    let on_c = view(&c, &all).await.expect("distribution 3 reaches C");
+    assert_eq!(on_c["distribution"], "3");
+    assert_eq!(on_c["Orgc"]["uuid"].as_str(), Some(host_org(&a).await.0.as_str()), "C knows who created it");
+    for (uuid, what) in [(&org_only, "organisation only"), (&sg_not_b, "a sharing group without B"), (&unpublished, "never published")] {
+        assert!(view(&b, uuid).await.is_none(), "{what} reached B");
+        assert!(view(&c, uuid).await.is_none(), "{what} reached C");
+    }
+    let grouped = view(&b, &sg_with_b).await.expect("a sharing group listing server B reaches B");
+    assert_eq!(grouped["distribution"], "4");
+    assert_eq!(grouped["SharingGroup"]["name"], "A and server B", "{grouped}");
+    // Every organisation on B may read it (the group lists B with all its organisations).
+    let (_, b_analyst) = b.org_user("Analysts of B", "analyst@b.test", 3).await;
+    let (status, _) = b.post_as(&b_analyst, &format!("/events/view/{sg_with_b}"), &json!({})).await;
+    assert_eq!(status, 200);
+    assert!(view(&c, &sg_with_b).await.is_none(), "the group lists B only");
+
+    // Removals propagate: an attribute deleted and a tag removed on A.
+    let on_a = view(&a, &all).await.expect("on A");
+    let doomed = on_a["Attribute"][0]["id"].as_str().expect("attribute id").to_string();
+    let doomed_value = on_a["Attribute"][0]["value"].as_str().expect("value").to_string();
+    let (status, r) = a.post(&format!("/attributes/delete/{doomed}"), &json!({})).await;
+    assert_eq!(status, 200, "{r}");
+    let (status, r) = a.post("/tags/removeTagFromObject", &json!({"uuid": all, "tag": "tlp:green"})).await;
+    assert_eq!(status, 200, "{r}");
+    pull(&b, &b_from_a).await;
+    pull(&c, &c_from_b).await;
+    for (stack, name) in [(&b, "B"), (&c, "C")] {
+        let copy = view(stack, &all).await.expect("still shared");
+        assert!(!values(&copy).contains(&doomed_value), "the deleted attribute is gone on {name}: {copy}");
+        assert_eq!(values(&copy).len(), 1, "{name}: {copy}");
+        assert!(tags(&copy).is_empty(), "the removed tag is gone on {name}: {copy}");
+    }
+
+    // A withdrawn Event (narrowed to the organisation) leaves B and, through B, C.
+    let (status, r) = a.post(&format!("/events/edit/{all}"), &json!({"Event": {"distribution": 0}})).await;
+    assert_eq!(status, 200, "{r}");
+    let report = pull(&b, &b_from_a).await;
+    assert_eq!(report["withdrawn"], 1, "{report}");
+    assert!(view(&b, &all).await.is_none(), "withdrawn on B");
+    pull(&c, &c_from_b).await;
+    assert!(view(&c, &all).await.is_none(), "withdrawn on C");
+
+    // Nothing new: a second pull reads no Event body and writes nothing.
+    let head = b.head_position().await;
+    let report = pull(&b, &b_from_a).await;
+    assert_eq!((report["offered"].as_i64(), report["applied"].as_i64()), (Some(0), Some(0)), "{report}");
+    assert_eq!(b.head_position().await, head);
+
+    // Each copy records where it comes from.
+    let history = b.history(&connected);
+    assert!(history.iter().any(|c| c["change_type"] == "event.synced"), "{history:?}");
+    for s in [a, b, c] {
+        s.stop().await;
+    }
+}
+
+/// Counts of `event.created` and `attribute.added` changes in `stack`'s log.
+async fn created_counts(stack: &Stack) -> (i64, i64) {
+    let client = stack.db.pool.get().await.expect("db");
+    let row = client
+        .query_one(
+            "SELECT count(*) FILTER (WHERE change_type = 'event.created'), count(*) FILTER (WHERE change_type = 'attribute.added') FROM es.changes",
+            &[],
+        )
+        .await
+        .expect("counts");
+    (row.get(0), row.get(1))
+}
+
+#[tokio::test]
+async fn a_consumer_killed_mid_run_resumes_without_missing_or_duplicating_anything() {
+    let (a, b) = (Stack::start().await, Stack::start().await);
+    connect(&a, &b, true).await;
+    let mut uuids = Vec::new();
+    for i in 0..30 {
+        uuids.push(published_event(&a, &format!("bulk event {i}"), 3, None).await);
+    }
+    let (events_before, attributes_before) = created_counts(&b).await;
+    let mut settings = b.settings.clone();
+    settings.sync_interval_ms = 100;
+
+    // Run the consumer; kill it as soon as some (not all) Events have arrived.
+    let shutdown = cairn_platform::Shutdown::new();
+    let consumer = tokio::spawn(cairn_api::sync::run(settings.clone(), shutdown.clone()));
+    let started = cairn_tests::eventually(Duration::from_secs(60), || async { created_counts(&b).await.0 > events_before }).await;
+    assert!(started, "the consumer applied nothing");
+    consumer.abort();
+    let _ = consumer.await;
+    let partial = created_counts(&b).await.0 - events_before;
+    assert!(partial > 0 && partial < 30, "killed after {partial} of 30 Events: not mid-run");
+    eprintln!("consumer killed after {partial} of 30 Events");
+
+    let consumer = tokio::spawn(cairn_api::sync::run(settings, shutdown.clone()));
+    let done = cairn_tests::eventually(Duration::from_secs(90), || async { created_counts(&b).await.0 - events_before >= 30 }).await;
+    assert!(done, "not every Event arrived");
+    // Let the consumer make another round: it must find nothing more to do.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    shutdown.trigger();
+    let _ = consumer.await;
+    let (events, attributes) = created_counts(&b).await;
+    assert_eq!(events - events_before, 30, "each Event created once");
+    assert_eq!(attributes - attributes_before, 60, "each attribute added once");
+    for uuid in &uuids {
+        let copy = view(&b, uuid).await.expect("every Event arrived");
+        assert_eq!(values(&copy), values(&view(&a, uuid).await.expect("on A")));
+    }
+    a.stop().await;
+    b.stop().await;
+}
