@@ -25,6 +25,8 @@ struct Sg {
 
 struct Ev {
     access: EventAccess,
+    /// Published at least once (what the sync feed shares stays shared through later edits).
+    shared_once: bool,
 }
 
 struct Obj {
@@ -55,6 +57,8 @@ struct World {
     discussed: BTreeSet<i64>,
     /// Sightings: id → (attribute id, reporting org).
     sightings: BTreeMap<i64, (i64, i64)>,
+    /// Sync users (MISP role 5), one per organisation: (org id, key).
+    sync_users: Vec<(i64, String)>,
 }
 
 fn id_of(v: &Value) -> i64 {
@@ -104,6 +108,9 @@ async fn build(stack: &Stack, rng: &mut Rng) -> World {
         assert_eq!(status, 200, "{org}");
         let org_id = id_of(&org["Organisation"]["id"]);
         orgs.push(org_id);
+        let (status, u) = stack.post("/admin/users/add", &json!({"email": format!("sync@org{o}.oracle"), "org_id": org_id, "role_id": 5})).await;
+        assert_eq!(status, 200, "{u}");
+        world.sync_users.push((org_id, u["User"]["authkey"].as_str().expect("key").into()));
         for role in [2, 3, 4, 6] {
             let email = format!("r{role}@org{o}.oracle");
             let (status, u) = stack.post("/admin/users/add", &json!({"email": email, "org_id": org_id, "role_id": role})).await;
@@ -165,7 +172,7 @@ async fn build(stack: &Stack, rng: &mut Rng) -> World {
             assert_eq!(status, 200, "{r}");
             published = true;
         }
-        world.events.insert(event_id, Ev { access: EventAccess { org_id: creator.org_id, distribution, sharing_group_id: sg, published, delegate_org_id: 0 } });
+        world.events.insert(event_id, Ev { access: EventAccess { org_id: creator.org_id, distribution, sharing_group_id: sg, published, delegate_org_id: 0 }, shared_once: published });
         for a in ev["Attribute"].as_array().into_iter().flatten() {
             let access = ElementAccess { distribution: id_of(&a["distribution"]) as u8, sharing_group_id: id_of(&a["sharing_group_id"]) };
             let value = a["value"].as_str().unwrap_or_default().to_string();
@@ -369,6 +376,7 @@ async fn check(stack: &Stack, world: &World, oracle: &mut Oracle) {
         }
     }
     exporter_paths(stack, world, oracle).await;
+    sync_paths(stack, world, oracle).await;
 }
 
 /// The audit trail: an Event as of now, projected from its changes (`replay:1`), shows exactly what
@@ -376,6 +384,65 @@ async fn check(stack: &Stack, world: &World, oracle: &mut Oracle) {
 /// an attribute they may not see (access never changes in this world, so "visible at the time" is
 /// "visible", deletion aside).
 #[allow(clippy::too_many_arguments)]
+/// The sync feed (`/sync/feed`) as each organisation's sync user reads it, against MISP's sharing rules
+/// between instances (`cairn_domain::sync_rules`): Events published at least once, of distribution 2–3
+/// or of a sharing group with the peer's organisation; inside them only attributes and Objects that
+/// may travel.
+async fn sync_paths(stack: &Stack, world: &World, oracle: &mut Oracle) {
+    use cairn_domain::sharing_group::{SharingGroupOrg, SharingGroupServer, SharingGroupState};
+    use cairn_domain::sync_rules::{self, Peer};
+    let groups: BTreeMap<i64, SharingGroupState> = world
+        .sgs
+        .iter()
+        .map(|s| {
+            let orgs = s.members.iter().map(|o| SharingGroupOrg { org_id: *o, org_uuid: uuid::Uuid::nil(), extend: false }).collect();
+            let servers = if s.all_orgs { vec![SharingGroupServer { server_id: 0, all_orgs: true }] } else { vec![] };
+            (s.id, SharingGroupState { group: None, orgs, servers, deleted: false })
+        })
+        .collect();
+    let all_events: BTreeSet<i64> = world.events.keys().copied().collect();
+    let all_attributes: BTreeSet<i64> = world.attributes.keys().copied().collect();
+    for (org_id, key) in &world.sync_users {
+        let peer = Peer { server_id: -1, internal: false, remote_org_id: *org_id };
+        let travels = |a: &ElementAccess| sync_rules::element_distribution_for_push(a.distribution, groups.get(&a.sharing_group_id), &peer).is_some();
+        let expected_events: BTreeSet<i64> = world
+            .events
+            .iter()
+            .filter(|(_, e)| sync_rules::event_pushable(e.shared_once, e.access.distribution, groups.get(&e.access.sharing_group_id), &peer))
+            .map(|(id, _)| *id)
+            .collect();
+        let expected_attributes: BTreeSet<i64> = world
+            .attributes
+            .iter()
+            .filter(|(_, a)| expected_events.contains(&a.event_id) && !a.deleted && travels(&a.access))
+            .filter(|(_, a)| a.object_id.is_none_or(|o| world.objects.get(&o).is_some_and(|o| travels(&o.access))))
+            .map(|(id, _)| *id)
+            .collect();
+        let (mut got_events, mut got_attributes) = (BTreeSet::new(), BTreeSet::new());
+        let mut after = 0;
+        loop {
+            let (status, page, _) = get(stack, key, Method::GET, &format!("/sync/feed?after={after}&limit=7"), None).await;
+            assert_eq!(status, 200, "{page}");
+            for entry in page["events"].as_array().into_iter().flatten() {
+                let Some(event) = entry["event"].as_object() else { continue };
+                got_events.insert(id_of(&event["meta"]["id"]));
+                got_attributes.extend(event["attributes"].as_array().into_iter().flatten().map(|a| id_of(&a["id"])));
+            }
+            let next = page["next"].as_i64().expect("next");
+            assert!(next > after || next >= page["head"].as_i64().expect("head"), "the feed must move on: {page}");
+            after = next;
+            if after >= page["head"].as_i64().expect("head") {
+                break;
+            }
+        }
+        let who = format!("sync user of org {org_id}");
+        let got_events: BTreeSet<i64> = got_events.intersection(&all_events).copied().collect();
+        oracle.compare("sync/feed events", &who, &all_events, &expected_events, &got_events);
+        let got_attributes: BTreeSet<i64> = got_attributes.intersection(&all_attributes).copied().collect();
+        oracle.compare("sync/feed attributes", &who, &all_attributes, &expected_attributes, &got_attributes);
+    }
+}
+
 async fn audit_paths(
     stack: &Stack,
     world: &World,
