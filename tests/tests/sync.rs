@@ -236,3 +236,85 @@ async fn a_consumer_killed_mid_run_resumes_without_missing_or_duplicating_anythi
     a.stop().await;
     b.stop().await;
 }
+
+/// MISP's own sync protocol against Cairn, request by request as a MISP peer makes them
+/// (misp_features.md §13): a pull (minimal index, then each Event) and a push
+/// (filterEventIdsForPush, HEAD, add/edit with the creator organisation and timestamps kept).
+#[tokio::test]
+async fn a_misp_peer_pulls_from_and_pushes_to_cairn_with_misps_requests() {
+    let cairn = Stack::start().await;
+    let (peer_org, _) = {
+        let (status, o) = cairn.post("/admin/organisations/add", &json!({"name": "MISP peer", "uuid": "5f1c2e3d-0000-4000-8000-00000000beef", "local": false})).await;
+        assert_eq!(status, 200, "{o}");
+        (o["Organisation"]["id"].as_str().expect("id").to_string(), ())
+    };
+    let (_, sync_key) = cairn.user_in(&peer_org, "sync@misp-peer.test", json!(5)).await;
+    let shared = published_event(&cairn, "shared with the peer", 3, None).await;
+    let private = published_event(&cairn, "kept home", 0, None).await;
+
+    // Pull: the minimal index of published Events, then each Event with MISP's view parameters.
+    let (status, version) = cairn.post_as(&sync_key, "/servers/getVersion", &json!({})).await;
+    assert_eq!((status, version["perm_sync"].as_bool()), (200, Some(true)), "{version}");
+    let (status, index) = cairn.post_as(&sync_key, "/events/index", &json!({"minimal": 1, "published": 1})).await;
+    assert_eq!(status, 200, "{index}");
+    let listed: Vec<&str> = index.as_array().expect("list").iter().filter_map(|e| e["uuid"].as_str()).collect();
+    assert!(listed.contains(&shared.as_str()) && !listed.contains(&private.as_str()), "{index}");
+    let entry = index.as_array().expect("list").iter().find(|e| e["uuid"] == shared.as_str()).expect("entry");
+    for field in ["id", "timestamp", "published", "uuid", "orgc_uuid"] {
+        assert!(!entry[field].is_null(), "minimal index entry lacks {field}: {entry}");
+    }
+    let path = format!("/events/view/{shared}/deleted[]:0/deleted[]:1/excludeGalaxy:1/includeEventCorrelations:0/includeFeedCorrelations:0/includeWarninglistHits:0/excludeLocalTags:1");
+    let (status, pulled) = cairn.post_as(&sync_key, &path, &json!({})).await;
+    assert_eq!(status, 200, "{pulled}");
+    assert_eq!(pulled["Event"]["uuid"], shared.as_str());
+    assert_eq!(pulled["Event"]["Attribute"].as_array().map(Vec::len), Some(2));
+
+    // Push: which of these does Cairn want? The unknown one, and not the copy it already has.
+    let pushed = "5f1c2e3d-0000-4000-8000-00000000e001";
+    let at = 1_900_000_000;
+    let (status, wanted) = cairn
+        .post_as(&sync_key, "/events/filterEventIdsForPush", &json!([{"Event": {"uuid": pushed, "timestamp": at}}, {"Event": {"uuid": shared, "timestamp": 1}}]))
+        .await;
+    assert_eq!(status, 200, "{wanted}");
+    assert_eq!(wanted, json!([pushed]));
+    let head = cairn.request(reqwest::Method::HEAD, &format!("/events/view/{pushed}"), &sync_key).send().await.expect("head");
+    assert_eq!(head.status().as_u16(), 404, "not here yet");
+    let event = json!({"Event": {"uuid": pushed, "info": "pushed by a MISP peer", "distribution": 1, "threat_level_id": 2, "analysis": 2,
+        "date": "2026-11-29", "timestamp": at, "publish_timestamp": at, "published": true, "locked": true,
+        "Orgc": {"uuid": "5f1c2e3d-0000-4000-8000-00000000c0de", "name": "The creator"},
+        "Attribute": [{"type": "ip-dst", "category": "Network activity", "value": "192.0.2.77", "to_ids": true, "uuid": "5f1c2e3d-0000-4000-8000-00000000a001", "timestamp": at}]}});
+    let (status, added) = cairn.post_as(&sync_key, "/events/add/metadata:1", &event).await;
+    assert_eq!(status, 200, "{added}");
+    let copy = view(&cairn, pushed).await.expect("pushed Event stored");
+    assert_eq!(copy["Orgc"]["uuid"], "5f1c2e3d-0000-4000-8000-00000000c0de", "the creator is kept: {copy}");
+    assert_eq!(copy["Org"]["id"].as_str(), Some(peer_org.as_str()), "owned by the pushing sync user's organisation");
+    assert_eq!((copy["locked"].as_bool(), copy["published"].as_bool()), (Some(true), Some(true)), "{copy}");
+    assert_eq!(copy["timestamp"].as_str(), Some(at.to_string().as_str()), "{copy}");
+    let head = cairn.request(reqwest::Method::HEAD, &format!("/events/view/{pushed}"), &sync_key).send().await.expect("head");
+    assert_eq!(head.status().as_u16(), 200);
+
+    // The same push again is refused as MISP refuses it, and writes nothing; a newer one is applied.
+    let before = cairn.head_position().await;
+    let (status, refused) = cairn.post_as(&sync_key, &format!("/events/edit/{pushed}/metadata:1"), &event).await;
+    assert_eq!(status, 403, "{refused}");
+    assert!(refused.to_string().contains("not newer than the local copy"), "{refused}");
+    assert_eq!(cairn.head_position().await, before);
+    let mut newer = event.clone();
+    newer["Event"]["timestamp"] = json!(at + 60);
+    newer["Event"]["info"] = json!("pushed by a MISP peer (updated)");
+    let (status, edited) = cairn.post_as(&sync_key, &format!("/events/edit/{pushed}/metadata:1"), &newer).await;
+    assert_eq!(status, 200, "{edited}");
+    let copy = view(&cairn, pushed).await.expect("still there");
+    assert_eq!(copy["info"], "pushed by a MISP peer (updated)");
+    assert_eq!(copy["timestamp"].as_str(), Some((at + 60).to_string().as_str()));
+
+    // Other users cannot claim another creator.
+    let (_, analyst) = cairn.org_user("Analysts", "a@cairn.test", 3).await;
+    let mut claim = event.clone();
+    claim["Event"]["uuid"] = json!("5f1c2e3d-0000-4000-8000-00000000e002");
+    let (status, own) = cairn.post_as(&analyst, "/events/add", &claim).await;
+    assert_eq!(status, 200, "{own}");
+    assert_ne!(own["Event"]["Orgc"]["uuid"], "5f1c2e3d-0000-4000-8000-00000000c0de", "{own}");
+    assert_eq!(own["Event"]["locked"], false);
+    cairn.stop().await;
+}

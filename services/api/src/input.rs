@@ -286,6 +286,8 @@ pub fn event_draft(v: &Value, tags: &TagMap) -> Result<EventDraft, ApiError> {
         extends_uuid: text(v.get("extends_uuid")).map(|s| s.trim().to_lowercase()),
         timestamp: int(v.get("timestamp")),
         publish_timestamp: int(v.get("publish_timestamp")),
+        orgc_id: None,
+        locked: flag(v.get("locked")),
         attributes: items(v, "Attribute").into_iter().map(|a| attribute_draft(a, tags)).collect::<Result<_, _>>()?,
         objects: items(v, "Object").into_iter().map(|o| object_draft(o, tags)).collect::<Result<_, _>>()?,
         tags: tag_drafts(v, tags),

@@ -578,7 +578,7 @@ async fn incoming(state: &AppState, admin: &Authed, server: &Server, w: WireEven
 }
 
 /// The local organisation with `o`'s uuid, created (not local) when missing.
-async fn ensure_org(state: &AppState, admin: &Authed, o: &WireOrg) -> Result<i64, ApiError> {
+pub(crate) async fn ensure_org(state: &AppState, admin: &Authed, o: &WireOrg) -> Result<i64, ApiError> {
     if let Some(found) = crate::handlers::admin::find_org(state, &o.uuid.to_string()).await? {
         return Ok(found.id);
     }

@@ -75,13 +75,16 @@ pub async fn org_add(state: &AppState, auth: &Authed, req: &Request) -> Result<R
     Ok(json(json!({ "Organisation": misp::organisation(&org) })))
 }
 
-/// Creates an organisation named `name` with `uuid` (`local`: one of this instance's, or known from
-/// elsewhere, e.g. a peer's through sync).
+/// Records an organisation known from elsewhere (a peer's, named in what sync brings): created on
+/// the instance's behalf — MISP's sync users create the organisations they name — and recorded as
+/// `auth`'s.
 ///
 /// # Errors
 /// Domain refusals and store errors.
 pub async fn create_org(state: &AppState, auth: &Authed, uuid: Uuid, name: &str, local: bool) -> Result<Organisation, ApiError> {
-    create_org_with(state, auth, uuid, name, OrganisationPatch { local: Some(local), ..OrganisationPatch::default() }).await
+    let mut on_behalf = auth.clone();
+    on_behalf.role = cairn_domain::role::default_role(1).ok_or_else(|| ApiError::Internal("admin role missing".into()))?;
+    create_org_with(state, &on_behalf, uuid, name, OrganisationPatch { local: Some(local), ..OrganisationPatch::default() }).await
 }
 
 async fn create_org_with(state: &AppState, auth: &Authed, uuid: Uuid, name: &str, p: OrganisationPatch) -> Result<Organisation, ApiError> {

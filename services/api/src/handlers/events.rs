@@ -112,6 +112,7 @@ pub async fn add(state: &AppState, auth: &Authed, req: &Request) -> Result<Respo
     input::tag_names(input::event_body(&body), &mut names);
     let tags = support::plan_tags(state, auth, &names).await?;
     let mut draft = input::event_draft(&body, &tags.map)?;
+    draft.orgc_id = pushed_creator(state, auth, &body).await?;
     crate::regexps::apply_event(&crate::regexps::load(state).await?.regexps, &mut draft)?;
     let (a, o, r) = draft.ids_needed();
     let ids = id_pool(state, a, o, r).await?;
@@ -132,6 +133,18 @@ pub async fn add(state: &AppState, auth: &Authed, req: &Request) -> Result<Respo
     })
     .await?;
     written_event(state, auth, req, uuid, &executed.extra).await
+}
+
+/// The creator organisation (`Orgc`) a sync user's push names, known here by uuid or recorded now
+/// (MISP keeps the creator of pushed Events); `None` for other users and pushes without one.
+async fn pushed_creator(state: &AppState, auth: &Authed, body: &serde_json::Value) -> Result<Option<i64>, ApiError> {
+    if !auth.role.perm_sync {
+        return Ok(None);
+    }
+    let orgc = &input::event_body(body)["Orgc"];
+    let Some(uuid) = orgc.get("uuid").and_then(serde_json::Value::as_str).and_then(|u| uuid::Uuid::parse_str(u.trim()).ok()) else { return Ok(None) };
+    let name = crate::body::text(orgc.get("name")).unwrap_or_default();
+    crate::sync::ensure_org(state, auth, &crate::sync::WireOrg { uuid, name }).await.map(Some)
 }
 
 /// `GET|POST|HEAD /events/view/{id|uuid}`.
@@ -343,4 +356,30 @@ pub async fn contact(state: &AppState, auth: &Authed, req: &Request) -> Result<R
     let creator_only = crate::body::flag(body.get("creator_only")).unwrap_or(false);
     run(state, auth, uuid, "events.contact", "contact the reporter", EventCommand::ContactReporter { message, creator_only }).await?;
     Ok(saved("Email sent to the reporter.", &req.url, None))
+}
+
+/// `POST /events/filterEventIdsForPush` (sync users): of the Events a peer offers to push
+/// (`[{"Event": {"uuid", "timestamp"}}]`), the uuids this instance wants — unknown here, or newer
+/// than the copy here.
+pub async fn filter_for_push(state: &AppState, auth: &Authed, req: &Request) -> Result<Response, ApiError> {
+    if !(auth.role.perm_sync || auth.is_site_admin()) {
+        return Err(ApiError::Forbidden(crate::error::NO_PERMISSION_FUNCTIONALITY.into()));
+    }
+    let body = crate::body::parse(&req.body)?;
+    let offered: Vec<(uuid::Uuid, i64)> = body
+        .as_array()
+        .ok_or_else(|| ApiError::BadRequest("Expected a list of {\"Event\": {\"uuid\", \"timestamp\"}}.".into()))?
+        .iter()
+        .filter_map(|e| {
+            let e = crate::body::unwrap(e, "Event");
+            let uuid = e.get("uuid").and_then(serde_json::Value::as_str).and_then(|u| uuid::Uuid::parse_str(u.trim()).ok())?;
+            Some((uuid, crate::body::int(e.get("timestamp")).unwrap_or(0)))
+        })
+        .collect();
+    let uuids: Vec<uuid::Uuid> = offered.iter().map(|o| o.0).collect();
+    let client = state.pool.get().await?;
+    let here: std::collections::HashMap<uuid::Uuid, i64> =
+        client.query("SELECT uuid, timestamp FROM rm.events WHERE uuid = ANY($1)", &[&uuids]).await?.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let wanted: Vec<String> = offered.iter().filter(|(u, t)| here.get(u).is_none_or(|local| local < t)).map(|(u, _)| u.to_string()).collect();
+    Ok(json(serde_json::json!(wanted)))
 }

@@ -46,7 +46,7 @@ fn is_write(req: &Request) -> bool {
     let p = &req.path;
     !matches!(
         p.action.as_str(),
-        "view" | "index" | "feed" | "log" | "history" | "event" | "diff" | "verify" | "checkpoints" | "describe_types" | "get_version" | "get_py_misp_version" | "get_setting" | "rest_search" | "search" | "get_raw" | "check_value" | "list_sightings" | "view_event"
+        "view" | "index" | "feed" | "filter_event_ids_for_push" | "log" | "history" | "event" | "diff" | "verify" | "checkpoints" | "describe_types" | "get_version" | "get_py_misp_version" | "get_setting" | "rest_search" | "search" | "get_raw" | "check_value" | "list_sightings" | "view_event"
     ) && req.method != Method::GET
         && req.method != Method::HEAD
 }
@@ -102,6 +102,7 @@ pub async fn route(state: &AppState, auth: &Authed, req: &Request) -> Result<Res
         (_, "events", "publish" | "alert") => events::publish(state, auth, req).await,
         (_, "events", "unpublish") => events::unpublish(state, auth, req).await,
         (_, "events", "add_tag") => events::add_tag(state, auth, req).await,
+        (_, "events", "filter_event_ids_for_push") => events::filter_for_push(state, auth, req).await,
         (_, "events", "free_text_import") => freetext::import(state, auth, req).await,
         (_, "events", "index") => search::index(state, auth, req).await,
         (_, "events", "export") => exports::index(state, auth).await,

@@ -164,12 +164,22 @@ pub fn can_modify(ctx: &Context<'_>, meta: &EventMeta) -> bool {
     ctx.role.perm_site_admin
         || (ctx.role.perm_modify_org && meta.orgc_id == ctx.actor.org_id)
         || (ctx.role.perm_modify && meta.user_id == ctx.actor.user_id)
+        || synced_by(ctx, meta)
 }
 
 /// MISP's `canPublishEvent`.
 pub fn can_publish(ctx: &Context<'_>, meta: &EventMeta) -> bool {
-    ctx.role.perm_site_admin || (ctx.role.perm_publish && meta.orgc_id == ctx.actor.org_id)
+    ctx.role.perm_site_admin || (ctx.role.perm_publish && meta.orgc_id == ctx.actor.org_id) || synced_by(ctx, meta)
 }
+
+/// A sync user may edit and publish a locked Event (one that arrived through sync), as MISP's
+/// receivers allow the peers' pushes.
+fn synced_by(ctx: &Context<'_>, meta: &EventMeta) -> bool {
+    ctx.role.perm_sync && meta.locked
+}
+
+/// MISP's refusal of a push that is not newer than the copy here.
+pub const NOT_NEWER: &str = "Event in the request not newer than the local copy";
 
 fn not_found() -> DomainError {
     DomainError::NotFound("Invalid event".into())
@@ -860,14 +870,14 @@ pub fn decide(state: &EventState, ctx: &Context<'_>, command: EventCommand) -> R
                 distribution,
                 sharing_group_id: if distribution == 4 { draft.sharing_group_id.unwrap_or(0) } else { 0 },
                 org_id: ctx.actor.org_id,
-                orgc_id: ctx.actor.org_id,
+                orgc_id: draft.orgc_id.filter(|_| ctx.role.perm_sync).unwrap_or(ctx.actor.org_id),
                 user_id: ctx.actor.user_id,
                 published: false,
                 publish_timestamp: 0,
                 timestamp: draft.timestamp.unwrap_or(ctx.now),
                 sighting_timestamp: 0,
                 proposal_email_lock: false,
-                locked: false,
+                locked: ctx.role.perm_sync && draft.locked.unwrap_or(false),
                 disable_correlation: draft.disable_correlation.unwrap_or(false),
                 extends_uuid: draft.extends_uuid.clone().unwrap_or_default(),
             };
@@ -908,6 +918,9 @@ pub fn decide(state: &EventState, ctx: &Context<'_>, command: EventCommand) -> R
             if !can_modify(ctx, &meta) {
                 return Err(DomainError::Forbidden(NO_PERMISSION.into()));
             }
+            if ctx.role.perm_sync && !ctx.role.perm_site_admin && draft.timestamp.is_some_and(|t| t <= meta.timestamp) {
+                return Err(DomainError::Forbidden(NOT_NEWER.into()));
+            }
             let mut work = Work::new(state);
             if !draft.timestamp.is_some_and(|t| t <= meta.timestamp) {
                 let mut next = meta.clone();
@@ -939,7 +952,8 @@ pub fn decide(state: &EventState, ctx: &Context<'_>, command: EventCommand) -> R
                 }
                 validate_meta(ctx, &next)?;
                 if next != meta {
-                    next.timestamp = ctx.now;
+                    // A peer's push keeps the timestamp it carries (the copies stay comparable).
+                    next.timestamp = draft.timestamp.filter(|_| ctx.role.perm_sync).unwrap_or(ctx.now);
                     next.published = false;
                     work.push(Change::EventUpdated(next));
                 }

@@ -94,6 +94,11 @@ pub struct EventDraft {
     pub extends_uuid: Option<String>,
     pub timestamp: Option<i64>,
     pub publish_timestamp: Option<i64>,
+    /// The creator organisation a sync user's push names (`Orgc`, resolved by the edge); ignored
+    /// for everyone else.
+    pub orgc_id: Option<i64>,
+    /// `locked` of a sync user's push (MISP senders set it); ignored for everyone else.
+    pub locked: Option<bool>,
     pub attributes: Vec<AttributeDraft>,
     pub objects: Vec<ObjectDraft>,
     pub tags: Vec<TagDraft>,
