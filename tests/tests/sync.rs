@@ -318,3 +318,57 @@ async fn a_misp_peer_pulls_from_and_pushes_to_cairn_with_misps_requests() {
     assert_eq!(own["Event"]["locked"], false);
     cairn.stop().await;
 }
+
+/// Every refusal of the server and sync routes answers a JSON 4xx and writes nothing.
+#[tokio::test]
+async fn refused_server_and_sync_requests_write_nothing() {
+    let stack = Stack::start().await;
+    let (org, analyst) = stack.org_user("Peers", "analyst@peers.test", 3).await;
+    let (_, sync_key) = stack.user_in(&org, "sync@peers.test", json!(5)).await;
+    let good = json!({"name": "peer", "url": "http://127.0.0.1:9", "authkey": "a".repeat(40), "remote_org_id": org, "pull": true});
+    let (status, created) = stack.post("/servers/add", &good).await;
+    assert_eq!(status, 200, "{created}");
+    let server = created["Server"]["id"].as_str().expect("id").to_string();
+    assert_eq!(created["Server"]["authkey"], "", "the key never leaves the instance");
+    let (status, disabled) = stack.post("/servers/add", &json!({"name": "no pull", "url": "https://other.example.org", "authkey": "b".repeat(40), "remote_org_id": org})).await;
+    assert_eq!(status, 200, "{disabled}");
+    let disabled = disabled["Server"]["id"].as_str().expect("id").to_string();
+
+    let with = |patch: Value| {
+        let mut v = good.clone();
+        v.as_object_mut().expect("object").extend(patch.as_object().expect("object").clone());
+        v
+    };
+    let cases: Vec<(&str, String, String, Value, u16)> = vec![
+        ("a non-admin adds a server", analyst.clone(), "/servers/add".into(), good.clone(), 403),
+        ("no authkey", stack.admin_key.clone(), "/servers/add".into(), with(json!({"authkey": ""})), 403),
+        ("a short authkey", stack.admin_key.clone(), "/servers/add".into(), with(json!({"authkey": "abc"})), 403),
+        ("not a URL", stack.admin_key.clone(), "/servers/add".into(), with(json!({"url": "ftp:/nowhere"})), 403),
+        ("no remote organisation", stack.admin_key.clone(), "/servers/add".into(), with(json!({"remote_org_id": "99999"})), 403),
+        ("rules that are not JSON", stack.admin_key.clone(), "/servers/add".into(), with(json!({"pull_rules": "{tags"})), 403),
+        ("a non-admin edits", analyst.clone(), format!("/servers/edit/{server}"), json!({"name": "x"}), 403),
+        ("an unknown server is edited", stack.admin_key.clone(), "/servers/edit/9999".into(), json!({"name": "x"}), 404),
+        ("an edit breaks the URL", stack.admin_key.clone(), format!("/servers/edit/{server}"), json!({"url": "nowhere"}), 403),
+        ("an unknown server is deleted", stack.admin_key.clone(), "/servers/delete/9999".into(), json!({}), 404),
+        ("a non-admin pulls", analyst.clone(), format!("/servers/pull/{server}"), json!({}), 403),
+        ("a server without pull is pulled", stack.admin_key.clone(), format!("/servers/pull/{disabled}"), json!({}), 403),
+        ("an unreachable server is pulled", stack.admin_key.clone(), format!("/servers/pull/{server}"), json!({}), 502),
+        ("a non-sync user reads the feed", analyst.clone(), "/sync/feed".into(), json!({}), 403),
+        ("a negative position", sync_key.clone(), "/sync/feed/after:-1".into(), json!({}), 400),
+        ("a limit too large", sync_key.clone(), "/sync/feed/limit:5000".into(), json!({}), 400),
+        ("an instance that is not a uuid", sync_key.clone(), "/sync/feed".into(), json!({"instance": "me"}), 400),
+        ("a non-sync user filters pushes", analyst.clone(), "/events/filterEventIdsForPush".into(), json!([]), 403),
+        ("a push filter that is not a list", sync_key.clone(), "/events/filterEventIdsForPush".into(), json!({"Event": {}}), 400),
+    ];
+    for (what, key, path, body, expected) in cases {
+        let head = stack.head_position().await;
+        let (status, answer) = stack.post_as(&key, &path, &body).await;
+        assert_eq!(status, expected, "{what}: {answer}");
+        assert!(answer.is_object(), "{what}: a JSON answer, got {answer}");
+        assert_eq!(stack.head_position().await, head, "{what} wrote to the log");
+    }
+    let (_, index) = stack.get("/servers/index").await;
+    assert_eq!(index.as_array().map(Vec::len), Some(2), "{index}");
+    assert_eq!(index[0]["Server"]["url"], "http://127.0.0.1:9", "no refused edit applied: {index}");
+    stack.stop().await;
+}

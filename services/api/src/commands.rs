@@ -27,11 +27,19 @@ pub struct CommandMeta {
     pub command_id: Uuid,
     pub command_type: &'static str,
     pub actor: Actor,
+    /// Wait for the read models to reach the write before answering (read-your-writes); a batch of
+    /// commands (the sync consumers) waits once at its end instead.
+    pub wait_for_read_models: bool,
 }
 
 impl CommandMeta {
     pub fn new(command_type: &'static str, actor: Actor) -> Self {
-        Self { command_id: Uuid::new_v4(), command_type, actor }
+        Self { command_id: Uuid::new_v4(), command_type, actor, wait_for_read_models: true }
+    }
+
+    /// A command of a batch that waits for the read models once, after its last command.
+    pub fn in_batch(command_type: &'static str, actor: Actor) -> Self {
+        Self { wait_for_read_models: false, ..Self::new(command_type, actor) }
     }
 }
 
@@ -189,7 +197,9 @@ where
                     *guard = Some((Box::new(s), version + changes.len() as i64));
                 }
                 drop(guard);
-                wait_for_read_models(state, receipt.last_position).await;
+                if meta.wait_for_read_models {
+                    wait_for_read_models(state, receipt.last_position).await;
+                }
                 if stream_id == cairn_domain::stream::instance_stream() {
                     // A reader may have cached the facts between the commit and the read models.
                     state.instance.invalidate();

@@ -28,6 +28,7 @@ use cairn_domain::sync_rules::Peer;
 use cairn_domain::{Change, stream};
 use cairn_platform::{Settings, Shutdown};
 use serde::{Deserialize, Serialize};
+use futures::StreamExt;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -38,6 +39,8 @@ use uuid::Uuid;
 pub const FEED_WINDOW: i64 = 20_000;
 pub const DEFAULT_LIMIT: i64 = 100;
 pub const MAX_LIMIT: i64 = 1_000;
+/// Offers of one page applied at once by a consumer.
+const APPLY_CONCURRENCY: usize = 4;
 
 /// One page of the feed.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -441,6 +444,7 @@ pub async fn pull(state: &AppState, server: &Server) -> Result<PullReport, ApiEr
     let admin = crate::auth::site_admin(state, &format!("sync:{}", server.id)).await?;
     let client = http();
     let mut report = PullReport { position: cursor(state, server.id).await?, ..PullReport::default() };
+    let mut known = Known::default();
     loop {
         let url = format!("{}/sync/feed?after={}&limit={DEFAULT_LIMIT}&instance={here}", server.url.trim_end_matches('/'), report.position);
         let response = client
@@ -456,12 +460,29 @@ pub async fn pull(state: &AppState, server: &Server) -> Result<PullReport, ApiEr
         }
         let page: FeedPage = response.json().await.map_err(|e| ApiError::BadGateway(format!("The server's feed is unreadable: {e}")))?;
         report.pages += 1;
-        let mut applied = 0;
+        // Names first, one at a time (two offers may name the same new tag); then the Events, a few
+        // at once (each is its own stream; the appender commits them together).
+        let mut offers = Vec::with_capacity(page.events.len());
         for entry in page.events {
-            match apply(state, &admin, server, here, entry).await? {
-                Applied::Changed { withdrawn } => {
+            let offer = match entry.event {
+                None => Offer::Withdrawn,
+                Some(w) => Offer::Event(Box::new(incoming(state, &admin, server, *w, &mut known).await?)),
+            };
+            offers.push((entry.uuid, offer));
+        }
+        let outcomes: Vec<Result<Applied, ApiError>> = futures::stream::iter(offers)
+            .map(|(uuid, offer)| apply(state, &admin, server, here, uuid, offer))
+            .buffered(APPLY_CONCURRENCY)
+            .collect()
+            .await;
+        let mut applied = 0;
+        let mut last_written = None;
+        for outcome in outcomes {
+            match outcome? {
+                Applied::Changed { withdrawn, position } => {
                     applied += 1;
                     report.withdrawn += usize::from(withdrawn);
+                    last_written = last_written.max(Some(position));
                 }
                 Applied::Unchanged => {}
                 Applied::Refused => report.refused += 1,
@@ -469,6 +490,10 @@ pub async fn pull(state: &AppState, server: &Server) -> Result<PullReport, ApiEr
             report.offered += 1;
         }
         report.applied += applied;
+        if let Some(position) = last_written {
+            // The page's copies are readable before the position moves past them.
+            commands::wait_for_read_models(state, position).await;
+        }
         if page.next < report.position {
             return Err(ApiError::BadGateway("The server's feed went backwards.".into()));
         }
@@ -481,20 +506,17 @@ pub async fn pull(state: &AppState, server: &Server) -> Result<PullReport, ApiEr
 }
 
 enum Applied {
-    Changed { withdrawn: bool },
+    /// `position`: the last position written.
+    Changed { withdrawn: bool, position: i64 },
     Unchanged,
     Refused,
 }
 
-/// Applies one offer to the local copy.
-async fn apply(state: &AppState, admin: &Authed, server: &Server, here: Uuid, entry: FeedEntry) -> Result<Applied, ApiError> {
-    let offer = match entry.event {
-        None => Offer::Withdrawn,
-        Some(w) => Offer::Event(Box::new(incoming(state, admin, server, *w).await?)),
-    };
+/// Applies one offer to the local copy of Event `uuid`.
+async fn apply(state: &AppState, admin: &Authed, server: &Server, here: Uuid, uuid: Uuid, offer: Offer) -> Result<Applied, ApiError> {
     let withdrawn = matches!(offer, Offer::Withdrawn);
     for _ in 0..3 {
-        let (current, _) = commands::load(state, entry.uuid, event::evolve).await?;
+        let (current, _) = commands::load(state, uuid, event::evolve).await?;
         let (attributes, objects, references) = match &offer {
             Offer::Event(i) => event_sync::ids_needed(&current, i),
             Offer::Withdrawn => (0, 0, 0),
@@ -510,8 +532,8 @@ async fn apply(state: &AppState, admin: &Authed, server: &Server, here: Uuid, en
             _ => 0,
         };
         let receiver = Receiver { server_id: server.id, instance: here, org_id: server.org_id, user_id: admin.user.id, event_id };
-        let meta = CommandMeta::new("sync.pull", admin.actor());
-        let result = commands::execute(state, &meta, entry.uuid, stream::EVENT, event::evolve, |s: &EventState| {
+        let meta = CommandMeta::in_batch("sync.pull", admin.actor());
+        let result = commands::execute(state, &meta, uuid, stream::EVENT, event::evolve, |s: &EventState| {
             match event_sync::mirror(s, offer.clone(), &receiver, &mut pool.clone()) {
                 Ok(changes) => Ok((changes, ())),
                 Err(cairn_domain::DomainError::Conflict(m)) => Err(ApiError::Conflict(m)),
@@ -520,11 +542,11 @@ async fn apply(state: &AppState, admin: &Authed, server: &Server, here: Uuid, en
         })
         .await;
         return match result {
-            Ok(executed) if executed.changes.is_empty() => Ok(Applied::Unchanged),
-            Ok(_) => Ok(Applied::Changed { withdrawn }),
+            Ok(commands::Executed { receipt: Some(receipt), .. }) => Ok(Applied::Changed { withdrawn, position: receipt.last_position }),
+            Ok(_) => Ok(Applied::Unchanged),
             Err(ApiError::Conflict(_)) => continue, // ids ran short against a newer state: again
             Err(ApiError::Forbidden(reason)) => {
-                tracing::warn!(server = server.id, event = %entry.uuid, %reason, "offer refused");
+                tracing::warn!(server = server.id, event = %uuid, %reason, "offer refused");
                 Ok(Applied::Refused)
             }
             Err(e) => Err(e),
@@ -533,23 +555,46 @@ async fn apply(state: &AppState, admin: &Authed, server: &Server, here: Uuid, en
     Err(ApiError::Conflict("The Event kept changing while it was synced; the next pull retries.".into()))
 }
 
+/// Organisations, sharing groups and tags already resolved during one pull.
+#[derive(Default)]
+struct Known {
+    orgs: HashMap<Uuid, i64>,
+    groups: HashMap<Uuid, Option<i64>>,
+    tags: HashMap<String, i64>,
+}
+
 /// An offer in this instance's ids: organisations, sharing groups and tags found (by uuid or name)
 /// or created.
-async fn incoming(state: &AppState, admin: &Authed, server: &Server, w: WireEvent) -> Result<Incoming, ApiError> {
+async fn incoming(state: &AppState, admin: &Authed, server: &Server, w: WireEvent, known: &mut Known) -> Result<Incoming, ApiError> {
     let WireEvent { shared, orgs, tag_names, sharing_groups } = w;
     let mut org_ids: HashMap<i64, i64> = HashMap::new();
     for (id, o) in &orgs {
-        org_ids.insert(*id, ensure_org(state, admin, o).await?);
+        let local = match known.orgs.get(&o.uuid) {
+            Some(local) => *local,
+            None => ensure_org(state, admin, o).await?,
+        };
+        known.orgs.insert(o.uuid, local);
+        org_ids.insert(*id, local);
     }
     let mut group_ids: HashMap<i64, i64> = HashMap::new();
     for (id, g) in &sharing_groups {
-        if let Some(local) = ensure_group(state, admin, server, g, &orgs, &org_ids).await? {
+        let local = match known.groups.get(&g.uuid) {
+            Some(local) => *local,
+            None => ensure_group(state, admin, server, g, &orgs, &org_ids).await?,
+        };
+        known.groups.insert(g.uuid, local);
+        if let Some(local) = local {
             group_ids.insert(*id, local);
         }
     }
     let mut tag_ids: HashMap<i64, i64> = HashMap::new();
     for (id, t) in &tag_names {
-        tag_ids.insert(*id, ensure_tag(state, admin, t).await?);
+        let local = match known.tags.get(&t.name) {
+            Some(local) => *local,
+            None => ensure_tag(state, admin, t).await?,
+        };
+        known.tags.insert(t.name.clone(), local);
+        tag_ids.insert(*id, local);
     }
     let tags = |links: &[TagLink]| -> Vec<TagLink> {
         links.iter().filter_map(|t| tag_ids.get(&t.tag_id).map(|id| TagLink { tag_id: *id, local: false, relationship_type: t.relationship_type.clone() })).collect()

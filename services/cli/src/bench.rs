@@ -31,6 +31,9 @@ pub(crate) enum Which {
     Correlator(crate::bench_correlator::CorrelatorArgs),
     /// Publish-to-subscriber latency of the NATS feeds against a running instance.
     Feed(crate::bench_feed::FeedArgs),
+    /// Initial sync of 10,000 Events / 1M attributes from a running instance into a new peer, and a
+    /// no-op resync.
+    Sync(crate::bench_sync::SyncArgs),
 }
 
 #[derive(Args)]
@@ -78,6 +81,7 @@ pub(crate) async fn run(settings: &Settings, which: Which) -> Result<(), BoxErro
         Which::Warninglists(args) => crate::bench_engines::warninglists(&settings.data_dir, &args),
         Which::Search(args) => crate::bench_search::search(settings, args).await,
         Which::Correlator(args) => crate::bench_correlator::correlator(settings, args).await,
+        Which::Sync(args) => crate::bench_sync::sync(settings, args).await,
         Which::Feed(args) => crate::bench_feed::feed(settings, args).await,
     }
 }
@@ -90,6 +94,11 @@ pub(crate) struct Scratch {
 }
 
 impl Scratch {
+    /// The scratch database's connection string.
+    pub(crate) fn url(&self) -> String {
+        database_url(&self.admin_url, &self.name)
+    }
+
     pub(crate) async fn create(settings: &Settings, pool_size: usize) -> Result<Self, BoxError> {
         Self::create_named(settings, &format!("cairn_bench_{}", std::process::id()), pool_size).await
     }

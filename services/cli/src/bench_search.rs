@@ -45,14 +45,14 @@ pub(crate) struct SearchArgs {
     lookups: usize,
 }
 
-struct Api {
-    http: reqwest::Client,
-    url: String,
-    key: String,
+pub(crate) struct Api {
+    pub(crate) http: reqwest::Client,
+    pub(crate) url: String,
+    pub(crate) key: String,
 }
 
 impl Api {
-    fn post(&self, path: &str, body: &Value) -> reqwest::RequestBuilder {
+    pub(crate) fn post(&self, path: &str, body: &Value) -> reqwest::RequestBuilder {
         self.http
             .post(format!("{}{path}", self.url))
             .header("Authorization", self.key.clone())
@@ -232,12 +232,21 @@ async fn load(api: &Arc<Api>, held: u64, args: &SearchArgs) -> Result<(), BoxErr
     let per_event = args.per_event.max(1);
     let first_event = held.div_ceil(per_event);
     let events = (args.attributes - held).div_ceil(per_event);
+    load_events(api, first_event, events, per_event, args.clients, event_body).await
+}
+
+/// Adds Events `first .. first + events` (`body(n, per_event)`) through `events/add` from `clients`
+/// concurrent clients, with a progress bar.
+///
+/// # Errors
+/// A refused or failed request.
+pub(crate) async fn load_events(api: &Arc<Api>, first_event: u64, events: u64, per_event: u64, clients: usize, body: fn(u64, u64) -> Value) -> Result<(), BoxError> {
     let progress = bar(events * per_event, "loading attributes");
     let next = Arc::new(AtomicU64::new(first_event));
     let last = first_event + events;
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..args.clients.max(1) {
+    for _ in 0..clients.max(1) {
         let api = api.clone();
         let next = next.clone();
         let progress = progress.clone();
@@ -247,8 +256,7 @@ async fn load(api: &Arc<Api>, held: u64, args: &SearchArgs) -> Result<(), BoxErr
                 if n >= last {
                     return Ok::<_, BoxError>(());
                 }
-                let body = event_body(n, per_event);
-                let r = api.post("/events/add/metadata:1", &body).send().await?;
+                let r = api.post("/events/add/metadata:1", &body(n, per_event)).send().await?;
                 let status = r.status();
                 let text = r.text().await?;
                 if !status.is_success() {
@@ -270,7 +278,7 @@ async fn load(api: &Arc<Api>, held: u64, args: &SearchArgs) -> Result<(), BoxErr
         "loaded {} Events × {per_event} attributes in {secs:.0} s ({:.0} attributes/s, {} clients)",
         events,
         (events * per_event) as f64 / secs,
-        args.clients
+        clients
     );
     Ok(())
 }

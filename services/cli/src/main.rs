@@ -15,6 +15,7 @@ mod bench_data;
 mod bench_engines;
 mod bench_feed;
 mod bench_search;
+mod bench_sync;
 mod bootstrap;
 mod feed_credentials;
 mod feed_subscribe;
