@@ -445,6 +445,7 @@ pub async fn pull(state: &AppState, server: &Server) -> Result<PullReport, ApiEr
     let client = http();
     let mut report = PullReport { position: cursor(state, server.id).await?, ..PullReport::default() };
     let mut known = Known::default();
+    let mut last_written = None;
     loop {
         let url = format!("{}/sync/feed?after={}&limit={DEFAULT_LIMIT}&instance={here}", server.url.trim_end_matches('/'), report.position);
         let response = client
@@ -476,13 +477,13 @@ pub async fn pull(state: &AppState, server: &Server) -> Result<PullReport, ApiEr
             .collect()
             .await;
         let mut applied = 0;
-        let mut last_written = None;
+        let mut page_written = None;
         for outcome in outcomes {
             match outcome? {
                 Applied::Changed { withdrawn, position } => {
                     applied += 1;
                     report.withdrawn += usize::from(withdrawn);
-                    last_written = last_written.max(Some(position));
+                    page_written = page_written.max(Some(position));
                 }
                 Applied::Unchanged => {}
                 Applied::Refused => report.refused += 1,
@@ -490,16 +491,18 @@ pub async fn pull(state: &AppState, server: &Server) -> Result<PullReport, ApiEr
             report.offered += 1;
         }
         report.applied += applied;
-        if let Some(position) = last_written {
-            // The page's copies are readable before the position moves past them.
-            commands::wait_for_read_models(state, position).await;
-        }
+        last_written = last_written.max(page_written);
         if page.next < report.position {
             return Err(ApiError::BadGateway("The server's feed went backwards.".into()));
         }
         store_cursor(state, server.id, page.next, applied as i64).await?;
         report.position = page.next;
         if page.next >= page.head {
+            // What the pull wrote is readable when it answers (the log already holds it: a stored
+            // position never depends on the read models).
+            if let Some(position) = last_written {
+                commands::wait_for_read_models(state, position).await;
+            }
             return Ok(report);
         }
     }
