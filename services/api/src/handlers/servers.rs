@@ -273,7 +273,7 @@ pub async fn delete(state: &AppState, auth: &Authed, req: &crate::handlers::Requ
     site_admin_only(auth)?;
     let server = server_by_arg(state, req).await?;
     super::support::instance_command(state, auth, "servers.delete", "delete the server", InstanceCommand::DeleteServer { id: server.id }).await?;
-    Ok(super::support::saved("Server deleted.", &req.url, Some(server.id.to_string())))
+    Ok(super::support::saved("Server deleted", &req.url, Some(server.id.to_string())))
 }
 
 /// `POST /servers/pull/{id}[/{technique}]` (site admin): reads the server's feed up to its head now.
