@@ -308,6 +308,30 @@ async fn a_misp_peer_pulls_from_and_pushes_to_cairn_with_misps_requests() {
     assert_eq!(copy["info"], "pushed by a MISP peer (updated)");
     assert_eq!(copy["timestamp"].as_str(), Some((at + 60).to_string().as_str()));
 
+    // Sightings follow the Event: which are new here, then saved with who saw them.
+    let (s1, s2) = ("5f1c2e3d-0000-4000-8000-0000000051a1", "5f1c2e3d-0000-4000-8000-0000000051a2");
+    let (status, known) = cairn.post_as(&sync_key, &format!("/sightings/filterSightingUuidsForPush/{pushed}"), &json!([s1, s2])).await;
+    assert_eq!((status, known), (200, json!([])));
+    let sightings = json!([
+        {"uuid": s1, "attribute_uuid": "5f1c2e3d-0000-4000-8000-00000000a001", "type": 0, "source": "peer sensor", "date_sighting": at,
+         "Organisation": {"uuid": "5f1c2e3d-0000-4000-8000-00000000c0de", "name": "The creator"}},
+        {"uuid": s2, "attribute_uuid": "5f1c2e3d-0000-4000-8000-00000000ffff", "type": 0, "source": "an attribute Cairn does not hold"}
+    ]);
+    let (status, saved) = cairn.post_as(&sync_key, &format!("/sightings/bulkSaveSightings/{pushed}"), &sightings).await;
+    assert_eq!(status, 200, "{saved}");
+    assert_eq!(saved["message"], "1 sightings saved", "{saved}");
+    let (status, known) = cairn.post_as(&sync_key, &format!("/sightings/filterSightingUuidsForPush/{pushed}"), &json!([s1, s2])).await;
+    assert_eq!((status, known), (200, json!([s1])));
+    let (status, again) = cairn.post_as(&sync_key, &format!("/sightings/bulkSaveSightings/{pushed}"), &sightings).await;
+    assert_eq!((status, again["message"].as_str()), (200, Some("0 sightings saved")), "{again}");
+    let (status, found) = cairn.post("/sightings/restSearch/event", &json!({"id": copy["id"]})).await;
+    assert_eq!(status, 200, "{found}");
+    let list = found.as_array().expect("list");
+    assert_eq!(list.len(), 1, "{found}");
+    assert_eq!(list[0]["Sighting"]["source"], "peer sensor");
+    assert_eq!(list[0]["Sighting"]["date_sighting"].as_str(), Some(at.to_string().as_str()), "{found}");
+    assert_eq!(list[0]["Sighting"]["Organisation"]["uuid"], "5f1c2e3d-0000-4000-8000-00000000c0de", "who saw it is kept: {found}");
+
     // Other users cannot claim another creator.
     let (_, analyst) = cairn.org_user("Analysts", "a@cairn.test", 3).await;
     let mut claim = event.clone();
@@ -334,6 +358,15 @@ async fn refused_server_and_sync_requests_write_nothing() {
     assert_eq!(status, 200, "{disabled}");
     let disabled = disabled["Server"]["id"].as_str().expect("id").to_string();
 
+    let event = published_event(&stack, "sighted", 3, None).await;
+    let attribute = view(&stack, &event).await.expect("event")["Attribute"][0]["uuid"].as_str().expect("uuid").to_string();
+    let sighting = |patch: Value| {
+        let mut s = json!({"uuid": "5f1c2e3d-0000-4000-8000-0000000051a9", "attribute_uuid": attribute, "type": 0,
+                           "Organisation": {"uuid": "5f1c2e3d-0000-4000-8000-00000000c0d1", "name": "Never recorded"}});
+        s.as_object_mut().expect("object").extend(patch.as_object().expect("object").clone());
+        json!([s])
+    };
+    let bulk = format!("/sightings/bulkSaveSightings/{event}");
     let with = |patch: Value| {
         let mut v = good.clone();
         v.as_object_mut().expect("object").extend(patch.as_object().expect("object").clone());
@@ -359,6 +392,13 @@ async fn refused_server_and_sync_requests_write_nothing() {
         ("an instance that is not a uuid", sync_key.clone(), "/sync/feed".into(), json!({"instance": "me"}), 400),
         ("a non-sync user filters pushes", analyst.clone(), "/events/filterEventIdsForPush".into(), json!([]), 403),
         ("a push filter that is not a list", sync_key.clone(), "/events/filterEventIdsForPush".into(), json!({"Event": {}}), 400),
+        ("a non-sync user pushes sightings", analyst.clone(), bulk.clone(), sighting(json!({})), 403),
+        ("sightings that are not a list", sync_key.clone(), bulk.clone(), json!({"uuid": "x"}), 400),
+        ("a sighting without uuid", sync_key.clone(), bulk.clone(), sighting(json!({"uuid": null})), 400),
+        ("a sighting of an unknown type", sync_key.clone(), bulk.clone(), sighting(json!({"type": 7})), 400),
+        ("a sighting with an endless source", sync_key.clone(), bulk.clone(), sighting(json!({"source": "s".repeat(300)})), 400),
+        ("sightings of an unknown Event", sync_key.clone(), "/sightings/bulkSaveSightings/5f1c2e3d-0000-4000-8000-00000000dead".into(), sighting(json!({})), 404),
+        ("a non-sync user filters sightings", analyst.clone(), format!("/sightings/filterSightingUuidsForPush/{event}"), json!([]), 403),
     ];
     for (what, key, path, body, expected) in cases {
         let head = stack.head_position().await;

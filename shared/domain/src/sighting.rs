@@ -128,6 +128,9 @@ pub struct SightingDraft {
     pub source: String,
     /// `None`: now.
     pub date_sighting: Option<i64>,
+    /// The reporting organisation a sync user's push names (MISP keeps who saw it); ignored for
+    /// everyone else (a sighting is the reporter's own organisation's).
+    pub org_id: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -163,6 +166,7 @@ pub fn decide(state: &SightingState, event: &EventState, ctx: &SightingContext<'
             let mut work = state.clone();
             let mut seen: HashSet<Uuid> = HashSet::new();
             for draft in sightings {
+                let org_id = draft.org_id.filter(|_| ctx.role.perm_sync).unwrap_or(ctx.actor.org_id);
                 if draft.sighting_type > EXPIRATION {
                     return Err(DomainError::invalid("type", "Invalid type. Valid options are: 0 (sighting), 1 (false-positive), 2 (expiration)."));
                 }
@@ -187,7 +191,7 @@ pub fn decide(state: &SightingState, event: &EventState, ctx: &SightingContext<'
                     let old: Vec<i64> = work
                         .sightings
                         .iter()
-                        .filter(|(_, s)| s.sighting_type == EXPIRATION && s.attribute_id == a.id && s.org_id == ctx.actor.org_id)
+                        .filter(|(_, s)| s.sighting_type == EXPIRATION && s.attribute_id == a.id && s.org_id == org_id)
                         .map(|(id, _)| *id)
                         .collect();
                     for id in old {
@@ -203,7 +207,7 @@ pub fn decide(state: &SightingState, event: &EventState, ctx: &SightingContext<'
                     event_uuid: meta.uuid,
                     attribute_id: a.id,
                     attribute_uuid: a.uuid,
-                    org_id: ctx.actor.org_id,
+                    org_id,
                     user_id: ctx.actor.user_id,
                     sighting_type: draft.sighting_type,
                     source: draft.source.trim().to_string(),

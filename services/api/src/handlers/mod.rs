@@ -46,7 +46,7 @@ fn is_write(req: &Request) -> bool {
     let p = &req.path;
     !matches!(
         p.action.as_str(),
-        "view" | "index" | "feed" | "filter_event_ids_for_push" | "log" | "history" | "event" | "diff" | "verify" | "checkpoints" | "describe_types" | "get_version" | "get_py_misp_version" | "get_setting" | "rest_search" | "search" | "get_raw" | "check_value" | "list_sightings" | "view_event"
+        "view" | "index" | "feed" | "filter_event_ids_for_push" | "filter_sighting_uuids_for_push" | "log" | "history" | "event" | "diff" | "verify" | "checkpoints" | "describe_types" | "get_version" | "get_py_misp_version" | "get_setting" | "rest_search" | "search" | "get_raw" | "check_value" | "list_sightings" | "view_event"
     ) && req.method != Method::GET
         && req.method != Method::HEAD
 }
@@ -151,6 +151,8 @@ pub async fn route(state: &AppState, auth: &Authed, req: &Request) -> Result<Res
         (_, "sightings", "list_sightings") => sightings::list(state, auth, req).await,
         (_, "sightings", "index") => sightings::index(state, auth, req).await,
         (_, "sightings", "rest_search") => sightings::rest_search(state, auth, req).await,
+        (_, "sightings", "filter_sighting_uuids_for_push") => sightings::filter_for_push(state, auth, req).await,
+        (_, "sightings", "bulk_save_sightings") => sightings::bulk_save(state, auth, req).await,
 
         (_, "event_delegations", "delegate_event") => delegations::delegate(state, auth, req).await,
         (_, "event_delegations", "accept_delegation") => delegations::accept(state, auth, req).await,

@@ -141,6 +141,7 @@ pub async fn add(state: &AppState, auth: &Authed, req: &Request) -> Result<Respo
                 sighting_type,
                 source: source.clone(),
                 date_sighting,
+                org_id: None,
             })
             .collect();
         for c in execute(state, auth, event_uuid, "sightings.add", SightingCommand::Add { sightings: drafts }).await? {
@@ -355,4 +356,83 @@ pub async fn rest_search(state: &AppState, auth: &Authed, req: &Request) -> Resu
         list.push(json!({"Sighting": s}));
     }
     Ok(json(Value::Array(list)))
+}
+
+/// `POST /sightings/filterSightingUuidsForPush/{event}` (sync users): of the sighting uuids a peer
+/// offers to push, those already recorded here (MISP's answer: the peer leaves them out).
+pub async fn filter_for_push(state: &AppState, auth: &Authed, req: &Request) -> Result<Response, ApiError> {
+    if !(auth.role.perm_sync || auth.is_site_admin()) {
+        return Err(ApiError::Forbidden(crate::error::NO_PERMISSION_FUNCTIONALITY.into()));
+    }
+    let body = crate::body::parse(&req.body)?;
+    let offered: Vec<uuid::Uuid> = body
+        .as_array()
+        .ok_or_else(|| ApiError::BadRequest("Expected a list of sighting uuids.".into()))?
+        .iter()
+        .filter_map(|v| v.as_str().and_then(|u| uuid::Uuid::parse_str(u.trim()).ok()))
+        .collect();
+    let client = state.pool.get().await?;
+    let known: Vec<String> =
+        client.query("SELECT uuid FROM rm.sightings WHERE uuid = ANY($1)", &[&offered]).await?.iter().map(|r| r.get::<_, uuid::Uuid>(0).to_string()).collect();
+    Ok(json(json!(known)))
+}
+
+/// `POST /sightings/bulkSaveSightings/{event uuid}` (sync users): a peer's sightings of one Event
+/// (`[{"uuid", "attribute_uuid", "type", "source", "date_sighting", "Organisation": {"uuid", "name"}}]`),
+/// each kept with its reporting organisation; known uuids and attributes this instance does not hold
+/// are skipped, as MISP does.
+pub async fn bulk_save(state: &AppState, auth: &Authed, req: &Request) -> Result<Response, ApiError> {
+    if !(auth.role.perm_sync || auth.is_site_admin()) {
+        return Err(ApiError::Forbidden(crate::error::NO_PERMISSION_FUNCTIONALITY.into()));
+    }
+    let key = req.path.args.first().ok_or_else(super::events::invalid_event)?;
+    let (_, event_uuid) = super::events::resolve(state, auth, key).await?;
+    let body = crate::body::parse(&req.body)?;
+    let items = body.as_array().ok_or_else(|| ApiError::BadRequest("Expected a list of sightings.".into()))?;
+    let (event_state, _) = commands::load(state, event_uuid, event::evolve).await?;
+    let mut drafts = Vec::new();
+    for item in items {
+        let s = crate::body::unwrap(item, "Sighting");
+        let uuid_of = |v: Option<&Value>| v.and_then(Value::as_str).and_then(|u| uuid::Uuid::parse_str(u.trim()).ok());
+        let (Some(uuid), Some(attribute)) = (uuid_of(s.get("uuid")), uuid_of(s.get("attribute_uuid"))) else {
+            return Err(ApiError::BadRequest("Every sighting needs a uuid and an attribute_uuid.".into()));
+        };
+        if event_state.attribute_by_uuid(&attribute).is_none_or(|a| a.deleted) {
+            continue;
+        }
+        let org = item.get("Organisation").or_else(|| s.get("Organisation"));
+        let org = org.and_then(|o| uuid_of(o.get("uuid"))).map(|uuid| crate::sync::WireOrg { uuid, name: crate::body::text(org.and_then(|o| o.get("name"))).unwrap_or_default() });
+        let sighting_type = crate::body::int(s.get("type")).unwrap_or(0);
+        let source = crate::body::text(s.get("source")).unwrap_or_default();
+        if !(0..=2).contains(&sighting_type) || source.chars().count() > 255 {
+            return Err(ApiError::BadRequest("A sighting's type is 0, 1 or 2 and its source at most 255 characters.".into()));
+        }
+        let date_sighting = crate::body::int(s.get("date_sighting")).filter(|t| *t > 0);
+        drafts.push((uuid, attribute, sighting_type as u8, source, date_sighting, org));
+    }
+    // Organisations are recorded once every sighting is known to be well-formed.
+    let mut with_orgs = Vec::with_capacity(drafts.len());
+    for (uuid, attribute, sighting_type, source, date_sighting, org) in drafts {
+        let org_id = match org {
+            Some(o) => Some(crate::sync::ensure_org(state, auth, &o).await?),
+            None => None,
+        };
+        with_orgs.push((uuid, attribute, sighting_type, source, date_sighting, org_id));
+    }
+    let drafts = with_orgs;
+    let mut ids = crate::commands::allocate_ids(state, "sighting", drafts.len()).await?.into_iter();
+    let drafts: Vec<SightingDraft> = drafts
+        .into_iter()
+        .map(|(uuid, attribute, sighting_type, source, date_sighting, org_id)| SightingDraft {
+            id: ids.next().unwrap_or_default(),
+            uuid,
+            attribute: ElementRef::Uuid(attribute),
+            sighting_type,
+            source,
+            date_sighting,
+            org_id,
+        })
+        .collect();
+    let saved = if drafts.is_empty() { 0 } else { execute(state, auth, event_uuid, "sightings.bulk_save", SightingCommand::Add { sightings: drafts }).await?.iter().filter(|c| matches!(c, cairn_domain::Change::SightingAdded(_))).count() };
+    Ok(super::support::saved(&format!("{saved} sightings saved"), &req.url, None))
 }

@@ -20,7 +20,7 @@ fn sighting_uuid(n: u128) -> Uuid {
 }
 
 fn draft(id: i64, attribute: ElementRef, sighting_type: u8) -> SightingDraft {
-    SightingDraft { id, uuid: sighting_uuid(id as u128), attribute, sighting_type, source: "Testcases".into(), date_sighting: None }
+    SightingDraft { id, uuid: sighting_uuid(id as u128), attribute, sighting_type, source: "Testcases".into(), date_sighting: None, org_id: None }
 }
 
 fn add(drafts: Vec<SightingDraft>) -> SightingCommand {
