@@ -536,6 +536,12 @@ async fn apply(state: &AppState, admin: &Authed, server: &Server, here: Uuid, uu
         };
         let receiver = Receiver { server_id: server.id, instance: here, org_id: server.org_id, user_id: admin.user.id, event_id };
         let meta = CommandMeta::in_batch("sync.pull", admin.actor());
+        if let Offer::Event(i) = &offer {
+            if let Err(e) = event_sync::check(i, &state.reference.catalogue) {
+                tracing::warn!(server = server.id, event = %uuid, reason = %e, "offer refused");
+                return Ok(Applied::Refused);
+            }
+        }
         let result = commands::execute(state, &meta, uuid, stream::EVENT, event::evolve, |s: &EventState| {
             match event_sync::mirror(s, offer.clone(), &receiver, &mut pool.clone()) {
                 Ok(changes) => Ok((changes, ())),
@@ -548,8 +554,9 @@ async fn apply(state: &AppState, admin: &Authed, server: &Server, here: Uuid, uu
             Ok(commands::Executed { receipt: Some(receipt), .. }) => Ok(Applied::Changed { withdrawn, position: receipt.last_position }),
             Ok(_) => Ok(Applied::Unchanged),
             Err(ApiError::Conflict(_)) => continue, // ids ran short against a newer state: again
-            Err(ApiError::Forbidden(reason)) => {
-                tracing::warn!(server = server.id, event = %uuid, %reason, "offer refused");
+            // The offer is refused (one of ours, a local Event, bad data): the others still apply.
+            Err(e @ (ApiError::Forbidden(_) | ApiError::SaveFailed { .. } | ApiError::BadRequest(_) | ApiError::NotFound(_))) => {
+                tracing::warn!(server = server.id, event = %uuid, reason = %e, "offer refused");
                 Ok(Applied::Refused)
             }
             Err(e) => Err(e),

@@ -15,6 +15,7 @@ use crate::change::Change;
 use crate::error::DomainError;
 use crate::sharing_group::SharingGroupState;
 use crate::sync_rules::{self, Peer};
+use crate::types::TypeCatalogue;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use uuid::Uuid;
@@ -60,6 +61,9 @@ pub fn outward(state: &EventState, version: i64, here: Uuid, peer: &Peer, peer_i
     }
     let mut out = meta.clone();
     out.distribution = sync_rules::event_distribution_for_push(meta.distribution, peer);
+    // Who owns and who created it here are this instance's business (MISP strips them too).
+    out.org_id = 0;
+    out.user_id = 0;
     let keep_tag = |t: &TagLink| peer.internal || !t.local;
     let tags = state.tags.iter().filter(|t| keep_tag(t)).cloned().collect();
     let mut objects = Vec::new();
@@ -119,6 +123,56 @@ pub struct Receiver {
     pub user_id: i64,
     /// The id a new copy gets.
     pub event_id: i64,
+}
+
+/// Checks an offer as this instance checks its own writes: the Event's levels and date, every
+/// attribute's type, category and value (in the normalised form this instance would have stored),
+/// distributions and seen times. A peer's bad data is refused here, never stored.
+///
+/// # Errors
+/// Invalid, naming the first bad field.
+pub fn check(incoming: &Incoming, catalogue: &TypeCatalogue) -> Result<(), DomainError> {
+    let m = &incoming.meta;
+    if m.info.trim().is_empty() {
+        return Err(DomainError::invalid("info", "Mandatory field not set."));
+    }
+    if m.distribution > 4 || !(1..=4).contains(&m.threat_level_id) || m.analysis > 2 {
+        return Err(DomainError::invalid("distribution", "An Event's distribution, threat level or analysis is out of range."));
+    }
+    if chrono_date(&m.date).is_none() {
+        return Err(DomainError::invalid("date", "Expected YYYY-MM-DD."));
+    }
+    for o in &incoming.objects {
+        if o.distribution > 5 || o.name.trim().is_empty() {
+            return Err(DomainError::invalid("Object", format!("Object {} is invalid.", o.uuid)));
+        }
+    }
+    for (a, _) in &incoming.attributes {
+        let bad = |why: &str| DomainError::invalid("Attribute", format!("Attribute {}: {why}", a.uuid));
+        if !catalogue.is_type(&a.attr_type) {
+            return Err(bad("unknown type"));
+        }
+        if !catalogue.is_category(&a.category) || !catalogue.category_allows(&a.category, &a.attr_type) {
+            return Err(bad("category not valid for the type"));
+        }
+        let raw = if a.value2.is_empty() { a.value1.clone() } else { format!("{}|{}", a.value1, a.value2) };
+        match crate::value::normalise(&a.attr_type, &raw) {
+            Ok(n) if n.value1 == a.value1 && n.value2 == a.value2 => {}
+            _ => return Err(bad("invalid value")),
+        }
+        if a.distribution > 5 || a.first_seen.zip(a.last_seen).is_some_and(|(f, l)| f > l) {
+            return Err(bad("invalid distribution or seen times"));
+        }
+    }
+    Ok(())
+}
+
+/// `YYYY-MM-DD` with a real day.
+fn chrono_date(s: &str) -> Option<()> {
+    let mut parts = s.split('-').map(str::parse::<u32>);
+    let (y, m, d) = (parts.next()?.ok()?, parts.next()?.ok()?, parts.next()?.ok()?);
+    let days = [31, if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    (s.len() == 10 && (1..=12).contains(&m) && d >= 1 && d <= days[(m - 1) as usize]).then_some(())
 }
 
 /// How many new (attribute, Object, reference) ids mirroring `incoming` may need.
@@ -437,5 +491,93 @@ mod tests {
         assert!(matches!(mirror(&own, Offer::Event(Box::new(incoming(&shared))), &receiver(), &mut pool(10)), Err(DomainError::Forbidden(_))));
         let looped = Incoming { origin: SyncOrigin { instance: PEER, version: 1 }, ..incoming(&shared) };
         assert!(matches!(mirror(&EventState::default(), Offer::Event(Box::new(looped)), &receiver(), &mut pool(10)), Err(DomainError::Forbidden(_))));
+    }
+}
+
+#[cfg(test)]
+mod check_tests {
+    use super::*;
+    use crate::event::state::evolve;
+
+    fn offer() -> Incoming {
+        let state = [
+            Change::EventCreated(EventMeta { published: true, publish_timestamp: 5, ..tests_meta() }),
+            Change::AttributeAdded(Attribute { tags: vec![], ..tests_attribute() }),
+        ]
+        .iter()
+        .fold(EventState::default(), evolve);
+        let peer = Peer { server_id: 2, internal: false, remote_org_id: 9 };
+        let s = outward(&state, 3, Uuid::from_u128(1), &peer, None, &Groups::new()).expect("shared");
+        Incoming { meta: s.meta, tags: s.tags, objects: s.objects, attributes: s.attributes.into_iter().map(|a| (a, None)).collect(), references: s.references, origin: s.origin }
+    }
+
+    fn tests_meta() -> EventMeta {
+        EventMeta {
+            id: 1,
+            uuid: Uuid::from_u128(7),
+            info: "i".into(),
+            date: "2024-02-29".into(),
+            threat_level_id: 2,
+            analysis: 1,
+            distribution: 3,
+            sharing_group_id: 0,
+            org_id: 1,
+            orgc_id: 1,
+            user_id: 1,
+            published: false,
+            publish_timestamp: 0,
+            timestamp: 1,
+            sighting_timestamp: 0,
+            proposal_email_lock: false,
+            locked: false,
+            disable_correlation: false,
+            extends_uuid: String::new(),
+        }
+    }
+
+    fn tests_attribute() -> Attribute {
+        Attribute {
+            id: 1,
+            uuid: Uuid::from_u128(8),
+            event_id: 1,
+            object_id: 0,
+            object_relation: None,
+            category: "Network activity".into(),
+            attr_type: "domain".into(),
+            value1: "evil.example.org".into(),
+            value2: String::new(),
+            to_ids: true,
+            comment: String::new(),
+            distribution: 5,
+            sharing_group_id: 0,
+            timestamp: 1,
+            deleted: false,
+            disable_correlation: false,
+            first_seen: None,
+            last_seen: None,
+            tags: vec![],
+        }
+    }
+
+    #[test]
+    fn a_peers_offer_is_checked_like_a_local_write() {
+        let catalogue = crate::event::tests::catalogue();
+        assert_eq!(check(&offer(), catalogue), Ok(()));
+        let mut bad = offer();
+        bad.attributes[0].0.attr_type = "no-such-type".into();
+        assert!(check(&bad, catalogue).is_err(), "unknown type");
+        let mut bad = offer();
+        bad.attributes[0].0.category = "Other".into();
+        assert!(check(&bad, catalogue).is_err(), "category not allowed for the type");
+        let mut bad = offer();
+        bad.attributes[0].0.value1 = "EVIL.example.org ".into();
+        assert!(check(&bad, catalogue).is_err(), "a value not in the form this instance stores");
+        let mut bad = offer();
+        bad.meta.date = "2023-02-29".into();
+        assert!(check(&bad, catalogue).is_err(), "no such day");
+        let mut bad = offer();
+        bad.meta.threat_level_id = 9;
+        assert!(check(&bad, catalogue).is_err());
+        assert_eq!(offer().meta.org_id, 0, "the sender's owner organisation is not sent");
     }
 }

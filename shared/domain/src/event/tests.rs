@@ -75,7 +75,7 @@ fn describe_types() -> serde_json::Value {
     }})
 }
 
-fn catalogue() -> &'static TypeCatalogue {
+pub(super) fn catalogue() -> &'static TypeCatalogue {
     static CATALOGUE: OnceLock<TypeCatalogue> = OnceLock::new();
     CATALOGUE.get_or_init(|| TypeCatalogue::from_describe_types(&describe_types()).expect("the describeTypes fixture loads"))
 }
