@@ -412,3 +412,37 @@ async fn refused_server_and_sync_requests_write_nothing() {
     assert_eq!(index[0]["Server"]["url"], "http://127.0.0.1:9", "no refused edit applied: {index}");
     stack.stop().await;
 }
+
+/// MISP's push rules (on the sending side's server entry) and pull rules (on the receiving side) select
+/// Events by tag and creator organisation; ids and names both work.
+#[tokio::test]
+async fn push_and_pull_rules_select_what_travels() {
+    let (a, b) = (Stack::start().await, Stack::start().await);
+    let b_from_a = connect(&a, &b, true).await;
+    let a_knows_b = connect(&b, &a, false).await;
+    let tagged = |info: &str, tags: &[&str]| {
+        let tags: Vec<Value> = tags.iter().map(|t| json!({"name": t})).collect();
+        json!({"Event": {"info": info, "distribution": 3, "published": true, "Tag": tags, "Attribute": [{"type": "ip-dst", "value": "192.0.2.1"}]}})
+    };
+    let mut uuids = Vec::new();
+    for (info, tags) in [("green", vec!["tlp:green"]), ("amber", vec!["tlp:amber"]), ("green but private", vec!["tlp:green", "private"])] {
+        let (status, e) = a.post("/events/add", &tagged(info, &tags)).await;
+        assert_eq!(status, 200, "{e}");
+        uuids.push(e["Event"]["uuid"].as_str().expect("uuid").to_string());
+    }
+    // A pushes nothing tagged tlp:amber to B (named by the tag's id on A) ...
+    let (_, amber) = a.post("/tags/search", &json!({"tagname": "tlp:amber", "strict_tagname": true})).await;
+    let amber_id = amber[0]["Tag"]["id"].as_str().expect("tag id").to_string();
+    let (status, r) = a.post(&format!("/servers/edit/{a_knows_b}"), &json!({"push_rules": json!({"tags": {"NOT": [amber_id]}}).to_string()})).await;
+    assert_eq!(status, 200, "{r}");
+    // ... and B pulls nothing tagged "private".
+    let (status, r) = b.post(&format!("/servers/edit/{b_from_a}"), &json!({"pull_rules": {"tags": {"NOT": ["private"]}}})).await;
+    assert_eq!(status, 200, "{r}");
+    let report = pull(&b, &b_from_a).await;
+    assert_eq!((report["offered"].as_i64(), report["filtered"].as_i64()), (Some(2), Some(1)), "amber never offered, private filtered: {report}");
+    assert!(view(&b, &uuids[0]).await.is_some(), "green travels");
+    assert!(view(&b, &uuids[1]).await.is_none(), "A's push rules keep amber home");
+    assert!(view(&b, &uuids[2]).await.is_none(), "B's pull rules leave private out");
+    a.stop().await;
+    b.stop().await;
+}

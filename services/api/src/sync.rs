@@ -24,7 +24,7 @@ use cairn_domain::event::sync::{self as event_sync, Groups, Incoming, Offer, Rec
 use cairn_domain::event::{self, EventState, IdPool, TagLink};
 use cairn_domain::server::Server;
 use cairn_domain::sharing_group::{SharingGroup, SharingGroupCommand, SharingGroupOrg, SharingGroupServer, SharingGroupState};
-use cairn_domain::sync_rules::Peer;
+use cairn_domain::sync_rules::{Peer, Rules};
 use cairn_domain::{Change, stream};
 use cairn_platform::{Settings, Shutdown};
 use serde::{Deserialize, Serialize};
@@ -127,11 +127,40 @@ pub async fn servers(state: &AppState) -> Result<BTreeMap<i64, Server>, ApiError
 
 /// The peer a sync user stands for: the server whose remote organisation is the user's, else an
 /// unlisted peer of that organisation (sharing groups reach it only through membership).
-fn peer_of(auth: &Authed, servers: &BTreeMap<i64, Server>) -> Peer {
-    servers
-        .values()
-        .find(|s| s.remote_org_id == auth.org.id)
-        .map_or(Peer { server_id: -1, internal: false, remote_org_id: auth.org.id }, Server::peer)
+fn peer_of<'s>(auth: &Authed, servers: &'s BTreeMap<i64, Server>) -> (Peer, Option<&'s Server>) {
+    let server = servers.values().find(|s| s.remote_org_id == auth.org.id);
+    (server.map_or(Peer { server_id: -1, internal: false, remote_org_id: auth.org.id }, Server::peer), server)
+}
+
+/// A server's rules with ids replaced by what offers carry: tag ids by tag names, organisation ids
+/// by organisation uuids (MISP's rules name tags and organisations by id or by name).
+///
+/// # Errors
+/// Database errors.
+pub async fn local_rules(state: &AppState, raw: &Value) -> Result<Rules, ApiError> {
+    let mut rules = Rules::parse(raw);
+    if rules.is_empty() {
+        return Ok(rules);
+    }
+    let client = state.pool.get().await?;
+    for (tag, item) in rules.items_mut() {
+        let Ok(id) = item.parse::<i64>() else { continue };
+        let sql = if tag { "SELECT name FROM rm.tags WHERE id = $1" } else { "SELECT uuid::text FROM rm.organisations WHERE id = $1" };
+        if let Some(row) = client.query_opt(sql, &[&id]).await? {
+            *item = row.get(0);
+        }
+    }
+    Ok(rules)
+}
+
+/// Do an offered Event's tags and creator pass `rules`?
+fn passes(rules: &Rules, w: &WireEvent) -> bool {
+    if rules.is_empty() {
+        return true;
+    }
+    let tags: Vec<String> = w.shared.tags.iter().filter_map(|t| w.tag_names.get(&t.tag_id).map(|n| n.name.clone())).collect();
+    let org: Vec<String> = w.orgs.get(&w.shared.meta.orgc_id).map(|o| vec![o.uuid.to_string(), o.name.clone()]).unwrap_or_default();
+    rules.allows(&tags, &org)
 }
 
 /// `GET /sync/feed` (sync users and site admins).
@@ -164,7 +193,12 @@ pub async fn feed(state: &AppState, auth: &Authed, req: &Request) -> Result<Resp
 /// Database errors and undecodable changes.
 pub async fn serve(state: &AppState, auth: &Authed, after: i64, limit: i64, peer_instance: Option<Uuid>) -> Result<FeedPage, ApiError> {
     let here = instance_uuid(state).await?;
-    let peer = peer_of(auth, &servers(state).await?);
+    let known = servers(state).await?;
+    let (peer, server) = peer_of(auth, &known);
+    let push_rules = match server {
+        Some(s) => local_rules(state, &s.push_rules).await?,
+        None => Rules::default(),
+    };
     let client = state.pool.get().await?;
     let head = cairn_eventlog::store::head(&client).await?.position;
     let upto = head.min(after.saturating_add(FEED_WINDOW));
@@ -216,7 +250,9 @@ pub async fn serve(state: &AppState, auth: &Authed, after: i64, limit: i64, peer
             shared.push((position, uuid, None));
         }
     }
-    let events = wire(state, shared, &groups).await?;
+    let mut events = wire(state, shared, &groups).await?;
+    // The server's push rules: an Event they exclude is not offered (nor withdrawn).
+    events.retain(|e| e.event.as_ref().is_none_or(|w| passes(&push_rules, w)));
     Ok(FeedPage { head, next, events })
 }
 
@@ -380,8 +416,10 @@ pub struct PullReport {
     /// Offers that changed a local copy (created, updated or withdrawn it).
     pub applied: usize,
     pub withdrawn: usize,
-    /// Offers refused (an Event created here, or one of our own coming back).
+    /// Offers refused (an Event created here, one of our own coming back, bad data).
     pub refused: usize,
+    /// Offers the server's pull rules left out.
+    pub filtered: usize,
     /// The peer's log position this instance has read up to.
     pub position: i64,
 }
@@ -446,6 +484,7 @@ pub async fn pull(state: &AppState, server: &Server) -> Result<PullReport, ApiEr
     let mut report = PullReport { position: cursor(state, server.id).await?, ..PullReport::default() };
     let mut known = Known::default();
     let mut last_written = None;
+    let rules = local_rules(state, &server.pull_rules).await?;
     loop {
         let url = format!("{}/sync/feed?after={}&limit={DEFAULT_LIMIT}&instance={here}", server.url.trim_end_matches('/'), report.position);
         let response = client
@@ -467,6 +506,11 @@ pub async fn pull(state: &AppState, server: &Server) -> Result<PullReport, ApiEr
         for entry in page.events {
             let offer = match entry.event {
                 None => Offer::Withdrawn,
+                Some(w) if !passes(&rules, &w) => {
+                    report.filtered += 1;
+                    report.offered += 1;
+                    continue;
+                }
                 Some(w) => Offer::Event(Box::new(incoming(state, &admin, server, *w, &mut known).await?)),
             };
             offers.push((entry.uuid, offer));

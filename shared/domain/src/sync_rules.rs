@@ -71,9 +71,81 @@ pub fn distribution_after_pull(distribution: u8, peer: &Peer) -> u8 {
     }
 }
 
+/// A server's push or pull rules (MISP's `{"tags": {"OR": [...], "NOT": [...]}, "orgs": {...}}`):
+/// which Events travel by their tags and creator organisation. Items are names, uuids or (once the
+/// edge has replaced them) whatever else identifies them; matching ignores case.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rules {
+    pub tags_or: Vec<String>,
+    pub tags_not: Vec<String>,
+    pub orgs_or: Vec<String>,
+    pub orgs_not: Vec<String>,
+}
+
+impl Rules {
+    /// Reads MISP's rules JSON (an object, or its JSON text); anything else is "no rules".
+    pub fn parse(v: &serde_json::Value) -> Self {
+        let v = match v {
+            serde_json::Value::String(s) => serde_json::from_str(s).unwrap_or(serde_json::Value::Null),
+            other => other.clone(),
+        };
+        let list = |scope: &str, op: &str| -> Vec<String> {
+            v.get(scope)
+                .and_then(|s| s.get(op))
+                .and_then(serde_json::Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|x| match x {
+                    serde_json::Value::String(s) => Some(s.trim().to_string()),
+                    serde_json::Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                })
+                .filter(|s| !s.is_empty())
+                .collect()
+        };
+        Self { tags_or: list("tags", "OR"), tags_not: list("tags", "NOT"), orgs_or: list("orgs", "OR"), orgs_not: list("orgs", "NOT") }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tags_or.is_empty() && self.tags_not.is_empty() && self.orgs_or.is_empty() && self.orgs_not.is_empty()
+    }
+
+    /// Every item, for the edge to translate ids into names or uuids.
+    pub fn items_mut(&mut self) -> impl Iterator<Item = (bool, &mut String)> {
+        let tags = self.tags_or.iter_mut().chain(self.tags_not.iter_mut()).map(|s| (true, s));
+        let orgs = self.orgs_or.iter_mut().chain(self.orgs_not.iter_mut()).map(|s| (false, s));
+        tags.chain(orgs)
+    }
+
+    /// Does an Event with these tag names, created by the organisation known by `org` (uuid, name),
+    /// pass? An `OR` list needs one match, a `NOT` list none.
+    pub fn allows(&self, tags: &[String], org: &[String]) -> bool {
+        let hit = |items: &[String], keys: &[String]| items.iter().any(|i| keys.iter().any(|k| k.eq_ignore_ascii_case(i)));
+        (self.tags_or.is_empty() || hit(&self.tags_or, tags))
+            && !hit(&self.tags_not, tags)
+            && (self.orgs_or.is_empty() || hit(&self.orgs_or, org))
+            && !hit(&self.orgs_not, org)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rules_select_events_by_tag_and_creator_organisation() {
+        let rules = Rules::parse(&serde_json::json!("{\"tags\": {\"OR\": [\"tlp:green\", \"tlp:clear\"], \"NOT\": [\"private\"]}, \"orgs\": {\"NOT\": [\"Spammer\"]}}"));
+        let tags = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let org = tags(&["3f1b6c9e-0000-4000-8000-000000000001", "CIRCL"]);
+        assert!(rules.allows(&tags(&["TLP:GREEN"]), &org));
+        assert!(!rules.allows(&tags(&["tlp:amber"]), &org), "no OR tag");
+        assert!(!rules.allows(&tags(&["tlp:green", "private"]), &org), "a NOT tag");
+        assert!(!rules.allows(&tags(&["tlp:green"]), &tags(&["x", "spammer"])), "a NOT organisation");
+        assert!(Rules::parse(&serde_json::json!({})).allows(&[], &[]), "no rules: everything passes");
+        assert!(Rules::parse(&serde_json::json!("")).is_empty());
+        let numeric = Rules::parse(&serde_json::json!({"tags": {"OR": [12, "13"]}}));
+        assert_eq!(numeric.tags_or, ["12", "13"]);
+    }
     use crate::change::Change;
     use crate::sharing_group::{SharingGroup, SharingGroupOrg, SharingGroupServer, evolve};
     use uuid::Uuid;
