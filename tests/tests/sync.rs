@@ -169,7 +169,18 @@ async fn a_chain_of_three_instances_shares_by_distribution_and_propagates_remova
     pull(&c, &c_from_b).await;
     assert!(view(&c, &all).await.is_none(), "withdrawn on C");
 
+    // Shared again: it comes back on B and C, as it is now on A.
+    let (status, r) = a.post(&format!("/events/edit/{all}"), &json!({"Event": {"distribution": 3, "published": true}})).await;
+    assert_eq!(status, 200, "{r}");
+    pull(&b, &b_from_a).await;
+    pull(&c, &c_from_b).await;
+    for (stack, name) in [(&b, "B"), (&c, "C")] {
+        let copy = view(stack, &all).await.unwrap_or_else(|| panic!("shared again reaches {name}"));
+        assert_eq!(values(&copy), values(&view(&a, &all).await.expect("on A")), "{name}");
+    }
+
     // Nothing new: a second pull reads no Event body and writes nothing.
+    pull(&b, &b_from_a).await;
     let head = b.head_position().await;
     let report = pull(&b, &b_from_a).await;
     assert_eq!((report["offered"].as_i64(), report["applied"].as_i64()), (Some(0), Some(0)), "{report}");

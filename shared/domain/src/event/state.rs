@@ -121,7 +121,10 @@ fn touch(state: &mut EventState, timestamp: i64) {
 /// Folds one change into the Event's state. Never fails; changes of other aggregates are ignored.
 pub fn evolve(mut state: EventState, change: &Change) -> EventState {
     match change {
-        Change::EventCreated(meta) | Change::EventUpdated(meta) => state.meta = Some(meta.clone()),
+        // Created is the first change of a stream, except for a withdrawn copy of a peer's Event
+        // shared again: it starts afresh.
+        Change::EventCreated(meta) => state = EventState { meta: Some(meta.clone()), ..EventState::default() },
+        Change::EventUpdated(meta) => state.meta = Some(meta.clone()),
         Change::EventTouched { timestamp } => touch(&mut state, *timestamp),
         Change::EventPublished { publish_timestamp } => {
             if let Some(meta) = state.meta.as_mut() {

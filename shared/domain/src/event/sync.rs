@@ -177,6 +177,8 @@ fn chrono_date(s: &str) -> Option<()> {
 
 /// How many new (attribute, Object, reference) ids mirroring `incoming` may need.
 pub fn ids_needed(state: &EventState, incoming: &Incoming) -> (usize, usize, usize) {
+    let fresh = EventState::default();
+    let state = if state.deleted { &fresh } else { state };
     let attributes = incoming.attributes.iter().filter(|(a, _)| !state.attribute_ids.contains_key(&a.uuid)).count();
     let objects = incoming.objects.iter().filter(|o| !state.object_ids.contains_key(&o.uuid)).count();
     let references = incoming.references.iter().filter(|r| !state.reference_ids.contains_key(&r.uuid)).count();
@@ -190,8 +192,7 @@ pub fn ids_needed(state: &EventState, incoming: &Incoming) -> (usize, usize, usi
 /// Forbidden for an offer of an Event that is not a copy (created here, or one of our own coming
 /// back); Conflict when `ids` runs out.
 pub fn mirror(state: &EventState, offer: Offer, r: &Receiver, ids: &mut IdPool) -> Result<Vec<Change>, DomainError> {
-    let local = state.meta.as_ref();
-    if local.is_some() && state.origin.is_none() {
+    if state.meta.is_some() && state.origin.is_none() {
         return Err(DomainError::Forbidden("This Event was created here: a peer cannot overwrite it.".into()));
     }
     let incoming = match offer {
@@ -207,16 +208,16 @@ pub fn mirror(state: &EventState, offer: Offer, r: &Receiver, ids: &mut IdPool) 
     if incoming.origin.instance == r.instance {
         return Err(DomainError::Forbidden("This Event comes from this instance.".into()));
     }
-    if state.deleted {
-        // A deleted copy stays deleted (a withdrawn Event offered again is not resurrected).
-        return Ok(vec![]);
-    }
     if let Some(o) = state.origin.filter(|o| o.instance == incoming.origin.instance) {
         if o.version >= incoming.origin.version {
             return Ok(vec![]);
         }
     }
-    let event_id = local.map_or(r.event_id, |m| m.id);
+    // A withdrawn copy offered again (shared anew) starts afresh under its old id.
+    let fresh = EventState::default();
+    let (state, local_id) = if state.deleted { (&fresh, state.meta.as_ref().map(|m| m.id)) } else { (state, None) };
+    let local = state.meta.as_ref();
+    let event_id = local.map(|m| m.id).or(local_id).unwrap_or(r.event_id);
     let mut changes = Vec::new();
     let mut next = EventMeta {
         id: event_id,
@@ -489,6 +490,15 @@ mod tests {
         assert_eq!(mirror(&copy, Offer::Withdrawn, &receiver(), &mut pool(0)).expect("withdrawn"), vec![Change::EventDeleted { id: 50 }]);
         let own = source(3);
         assert!(matches!(mirror(&own, Offer::Event(Box::new(incoming(&shared))), &receiver(), &mut pool(10)), Err(DomainError::Forbidden(_))));
+        // Shared again later (a newer version): the withdrawn copy comes back, whole, under its id.
+        let withdrawn = evolve(copy.clone(), &Change::EventDeleted { id: 50 });
+        let again = Incoming { origin: SyncOrigin { instance: HERE, version: 12 }, ..incoming(&shared) };
+        let (a, o, r) = ids_needed(&withdrawn, &again);
+        assert_eq!((a, o, r), (2, 0, 0), "new ids for every attribute");
+        let back = mirror(&withdrawn, Offer::Event(Box::new(again)), &receiver(), &mut pool(10)).expect("mirrors");
+        let restored = back.iter().fold(withdrawn, evolve);
+        assert_eq!(restored.live().map(|m| m.id), Some(50));
+        assert_eq!(restored.attributes.values().filter(|a| !a.deleted).count(), 2);
         let looped = Incoming { origin: SyncOrigin { instance: PEER, version: 1 }, ..incoming(&shared) };
         assert!(matches!(mirror(&EventState::default(), Offer::Event(Box::new(looped)), &receiver(), &mut pool(10)), Err(DomainError::Forbidden(_))));
     }
