@@ -457,3 +457,75 @@ async fn push_and_pull_rules_select_what_travels() {
     a.stop().await;
     b.stop().await;
 }
+
+/// A hostile or broken peer: B's consumer reads a feed served by a fake instance and applies only what
+/// holds up — bad data, an Event of B's own coming back, and an offer for an Event created on B are
+/// refused one by one, the good offer still applies, and the position moves on.
+#[tokio::test]
+async fn offers_from_a_hostile_peer_are_checked_one_by_one() {
+    use cairn_api::sync::{FeedEntry, FeedPage, WireEvent, WireOrg, WireTag};
+    use cairn_domain::event::sync::{Shared, SyncOrigin};
+    use cairn_domain::event::{Attribute, EventMeta, TagLink};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let b = Stack::start().await;
+    let local = published_event(&b, "created on B", 3, None).await;
+    let b_instance = {
+        let client = b.db.pool.get().await.expect("db");
+        client.query_one("SELECT instance_uuid FROM rm.instance WHERE id = 1", &[]).await.expect("instance").get::<_, uuid::Uuid>(0)
+    };
+    let peer_instance = uuid::Uuid::new_v4();
+    let offer = |uuid: uuid::Uuid, attr_type: &str, value: &str, origin: uuid::Uuid| -> FeedEntry {
+        let meta = EventMeta {
+            id: 7, uuid, info: "from the hostile peer".into(), date: "2026-11-29".into(), threat_level_id: 2, analysis: 0, distribution: 3,
+            sharing_group_id: 0, org_id: 0, orgc_id: 41, user_id: 0, published: true, publish_timestamp: 1_800_000_000,
+            timestamp: 1_800_000_000, sighting_timestamp: 0, proposal_email_lock: false, locked: false, disable_correlation: false,
+            extends_uuid: String::new(),
+        };
+        let attribute = Attribute {
+            id: 70, uuid: uuid::Uuid::new_v4(), event_id: 7, object_id: 0, object_relation: None, category: "Network activity".into(),
+            attr_type: attr_type.into(), value1: value.into(), value2: String::new(), to_ids: true, comment: String::new(), distribution: 5,
+            sharing_group_id: 0, timestamp: 1_800_000_000, deleted: false, disable_correlation: false, first_seen: None, last_seen: None,
+            tags: vec![TagLink { tag_id: 3, local: false, relationship_type: None }],
+        };
+        let shared = Shared { meta, tags: vec![], objects: vec![], attributes: vec![attribute], references: vec![], origin: SyncOrigin { instance: origin, version: 4 } };
+        let orgs = [(41, WireOrg { uuid: uuid::Uuid::new_v4(), name: "Hostile creator".into() })].into_iter().collect();
+        let tag_names = [(3, WireTag { name: "hostile:tag".into(), colour: "#ff0000".into() })].into_iter().collect();
+        FeedEntry { position: 5, uuid, event: Some(Box::new(WireEvent { shared, orgs, tag_names, sharing_groups: Default::default() })) }
+    };
+    let good = uuid::Uuid::new_v4();
+    let page = FeedPage {
+        head: 9,
+        next: 9,
+        events: vec![
+            offer(uuid::Uuid::new_v4(), "no-such-type", "x", peer_instance),
+            offer(uuid::Uuid::new_v4(), "ip-dst", "not an address", peer_instance),
+            offer(uuid::Uuid::new_v4(), "ip-dst", "192.0.2.5", b_instance),
+            offer(local.parse().expect("uuid"), "ip-dst", "192.0.2.6", peer_instance),
+            offer(good, "ip-dst", "192.0.2.7", peer_instance),
+        ],
+    };
+    let body = serde_json::to_string(&page).expect("page");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut request = vec![0u8; 16_384];
+            let _ = socket.read(&mut request).await;
+            let answer = format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+            let _ = socket.write_all(answer.as_bytes()).await;
+        }
+    });
+    let (remote, _) = b.org_user("The hostile peer", "nobody@hostile.test", 3).await;
+    let (status, s) = b.post("/servers/add", &json!({"name": "hostile", "url": format!("http://127.0.0.1:{port}"), "authkey": "h".repeat(40), "remote_org_id": remote, "pull": true})).await;
+    assert_eq!(status, 200, "{s}");
+    let server = s["Server"]["id"].as_str().expect("id").to_string();
+
+    let report = pull(&b, &server).await;
+    assert_eq!((report["offered"].as_i64(), report["applied"].as_i64(), report["refused"].as_i64()), (Some(5), Some(1), Some(4)), "{report}");
+    assert_eq!(report["position"], 9);
+    let copy = view(&b, &good.to_string()).await.expect("the good offer applied");
+    assert_eq!(values(&copy), ["192.0.2.7"]);
+    assert_eq!(view(&b, &local).await.expect("B's own Event")["info"], "created on B", "a peer cannot overwrite an Event created here");
+    b.stop().await;
+}
