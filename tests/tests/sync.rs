@@ -186,6 +186,12 @@ async fn a_chain_of_three_instances_shares_by_distribution_and_propagates_remova
     assert_eq!((report["offered"].as_i64(), report["applied"].as_i64()), (Some(0), Some(0)), "{report}");
     assert_eq!(b.head_position().await, head);
 
+    // Operators see the consumers' progress.
+    let metrics = b.http.get(format!("{}/metrics", b.base)).send().await.expect("metrics").text().await.expect("text");
+    for name in ["cairn_sync_pages_total{server=", "cairn_sync_position{server=", "cairn_sync_behind{server="] {
+        assert!(metrics.contains(name), "{name} missing from /metrics");
+    }
+
     // Each copy records where it comes from.
     let history = b.history(&connected);
     assert!(history.iter().any(|c| c["change_type"] == "event.synced"), "{history:?}");

@@ -536,6 +536,13 @@ pub async fn pull(state: &AppState, server: &Server) -> Result<PullReport, ApiEr
         }
         report.applied += applied;
         last_written = last_written.max(page_written);
+        let r = cairn_platform::metrics::Registry::global();
+        let label = server.id.to_string();
+        let labels = [("server", label.as_str())];
+        r.counter("cairn_sync_pages_total", "Feed pages read from connected servers.", &labels).inc();
+        r.counter("cairn_sync_offers_applied_total", "Offers that changed a local copy.", &labels).add(applied as i64);
+        r.gauge("cairn_sync_position", "The connected server's log position read up to.", &labels).set(page.next);
+        r.gauge("cairn_sync_behind", "Positions of the connected server's log not read yet.", &labels).set(page.head - page.next);
         if page.next < report.position {
             return Err(ApiError::BadGateway("The server's feed went backwards.".into()));
         }
@@ -550,6 +557,13 @@ pub async fn pull(state: &AppState, server: &Server) -> Result<PullReport, ApiEr
             return Ok(report);
         }
     }
+}
+
+fn refused_metric(server_id: i64) {
+    let label = server_id.to_string();
+    cairn_platform::metrics::Registry::global()
+        .counter("cairn_sync_offers_refused_total", "Offers refused (bad data, our own Events, Events created here).", &[("server", label.as_str())])
+        .inc();
 }
 
 enum Applied {
@@ -583,6 +597,7 @@ async fn apply(state: &AppState, admin: &Authed, server: &Server, here: Uuid, uu
         if let Offer::Event(i) = &offer {
             if let Err(e) = event_sync::check(i, &state.reference.catalogue) {
                 tracing::warn!(server = server.id, event = %uuid, reason = %e, "offer refused");
+                refused_metric(server.id);
                 return Ok(Applied::Refused);
             }
         }
@@ -601,6 +616,7 @@ async fn apply(state: &AppState, admin: &Authed, server: &Server, here: Uuid, uu
             // The offer is refused (one of ours, a local Event, bad data): the others still apply.
             Err(e @ (ApiError::Forbidden(_) | ApiError::SaveFailed { .. } | ApiError::BadRequest(_) | ApiError::NotFound(_))) => {
                 tracing::warn!(server = server.id, event = %uuid, reason = %e, "offer refused");
+                refused_metric(server.id);
                 Ok(Applied::Refused)
             }
             Err(e) => Err(e),
@@ -777,7 +793,13 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), crate::Bo
                     match pull(&state, server).await {
                         Ok(r) if r.offered > 0 => tracing::info!(server = server.id, offered = r.offered, applied = r.applied, position = r.position, "pulled"),
                         Ok(_) => {}
-                        Err(e) => tracing::warn!(server = server.id, error = %e, "pull failed; retrying later"),
+                        Err(e) => {
+                            tracing::warn!(server = server.id, error = %e, "pull failed; retrying later");
+                            let label = server.id.to_string();
+                            cairn_platform::metrics::Registry::global()
+                                .counter("cairn_sync_pull_failures_total", "Pulls that failed (retried at the next round).", &[("server", label.as_str())])
+                                .inc();
+                        }
                     }
                 }
             }
