@@ -348,6 +348,11 @@ async fn a_misp_peer_pulls_from_and_pushes_to_cairn_with_misps_requests() {
     assert_eq!(list[0]["Sighting"]["source"], "peer sensor");
     assert_eq!(list[0]["Sighting"]["date_sighting"].as_str(), Some(at.to_string().as_str()), "{found}");
     assert_eq!(list[0]["Sighting"]["Organisation"]["uuid"], "5f1c2e3d-0000-4000-8000-00000000c0de", "who saw it is kept: {found}");
+    // MISP's pull asks for the sightings of the Events it pulled, by uuid.
+    let (status, pulled) = cairn.post_as(&sync_key, "/sightings/restSearch/event", &json!({"returnFormat": "json", "uuid": [pushed, shared]})).await;
+    assert_eq!(status, 200, "{pulled}");
+    let uuids: Vec<&str> = pulled.as_array().expect("list").iter().filter_map(|s| s["Sighting"]["uuid"].as_str()).collect();
+    assert_eq!(uuids, [s1], "{pulled}");
 
     // Other users cannot claim another creator.
     let (_, analyst) = cairn.org_user("Analysts", "a@cairn.test", 3).await;

@@ -303,8 +303,24 @@ pub async fn rest_search(state: &AppState, auth: &Authed, req: &Request) -> Resu
         Some(key) => Some(org_id(state, &key).await?),
         None => None,
     };
-    let mut valid = true;
+    // `uuid`: one or a list — of Events in the event context (MISP's pull asks for the sightings of
+    // the Events it pulled), of attributes in the attribute context, else of sightings.
+    let uuids: Vec<uuid::Uuid> = match p.get("uuid") {
+        Some(Value::Array(list)) => list.iter().filter_map(|v| v.as_str().and_then(|u| uuid::Uuid::parse_str(u.trim()).ok())).collect(),
+        Some(v) => v.as_str().and_then(|u| uuid::Uuid::parse_str(u.trim()).ok()).into_iter().collect(),
+        None => Vec::new(),
+    };
+    let mut valid = p.get("uuid").is_none() || !uuids.is_empty();
     let found = visible(state, auth, |sql| {
+        if !uuids.is_empty() {
+            let column = match context.as_str() {
+                "event" => "e.uuid",
+                "attribute" => "a.uuid",
+                _ => "g.uuid",
+            };
+            let ph = sql.param(uuids.clone());
+            sql.and(format!("{column} = ANY({ph})"));
+        }
         if let Some(id) = p.text("id") {
             let column = match context.as_str() {
                 "event" => "e.id",
