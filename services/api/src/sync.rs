@@ -576,6 +576,13 @@ enum Applied {
 /// Applies one offer to the local copy of Event `uuid`.
 async fn apply(state: &AppState, admin: &Authed, server: &Server, here: Uuid, uuid: Uuid, offer: Offer) -> Result<Applied, ApiError> {
     let withdrawn = matches!(offer, Offer::Withdrawn);
+    if let Offer::Event(i) = &offer
+        && let Err(e) = event_sync::check(i, &state.reference.catalogue)
+    {
+        tracing::warn!(server = server.id, event = %uuid, reason = %e, "offer refused");
+        refused_metric(server.id);
+        return Ok(Applied::Refused);
+    }
     for _ in 0..3 {
         let (current, _) = commands::load(state, uuid, event::evolve).await?;
         let (attributes, objects, references) = match &offer {
@@ -594,13 +601,6 @@ async fn apply(state: &AppState, admin: &Authed, server: &Server, here: Uuid, uu
         };
         let receiver = Receiver { server_id: server.id, instance: here, org_id: server.org_id, user_id: admin.user.id, event_id };
         let meta = CommandMeta::in_batch("sync.pull", admin.actor());
-        if let Offer::Event(i) = &offer {
-            if let Err(e) = event_sync::check(i, &state.reference.catalogue) {
-                tracing::warn!(server = server.id, event = %uuid, reason = %e, "offer refused");
-                refused_metric(server.id);
-                return Ok(Applied::Refused);
-            }
-        }
         let result = commands::execute(state, &meta, uuid, stream::EVENT, event::evolve, |s: &EventState| {
             match event_sync::mirror(s, offer.clone(), &receiver, &mut pool.clone()) {
                 Ok(changes) => Ok((changes, ())),

@@ -213,10 +213,10 @@ pub(crate) async fn sync(settings: &Settings, args: SyncArgs) -> Result<(), BoxE
     };
     let peer_pool = scratch.pool.clone();
     while !pulling.is_finished() {
-        if let Ok(c) = peer_pool.get().await {
-            if let Ok(row) = c.query_one("SELECT coalesce(max(position), 0) FROM sync.cursors", &[]).await {
-                progress.set_position(row.get::<_, i64>(0) as u64);
-            }
+        if let Ok(c) = peer_pool.get().await
+            && let Ok(row) = c.query_one("SELECT coalesce(max(position), 0) FROM sync.cursors", &[]).await
+        {
+            progress.set_position(row.get::<_, i64>(0) as u64);
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }

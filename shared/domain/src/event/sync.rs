@@ -208,10 +208,8 @@ pub fn mirror(state: &EventState, offer: Offer, r: &Receiver, ids: &mut IdPool) 
     if incoming.origin.instance == r.instance {
         return Err(DomainError::Forbidden("This Event comes from this instance.".into()));
     }
-    if let Some(o) = state.origin.filter(|o| o.instance == incoming.origin.instance) {
-        if o.version >= incoming.origin.version {
-            return Ok(vec![]);
-        }
+    if state.origin.is_some_and(|o| o.instance == incoming.origin.instance && o.version >= incoming.origin.version) {
+        return Ok(vec![]);
     }
     // A withdrawn copy offered again (shared anew) starts afresh under its old id.
     let fresh = EventState::default();
