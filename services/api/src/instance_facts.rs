@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 const TTL: Duration = Duration::from_secs(1);
 
 pub struct InstanceFacts {
+    /// This instance's uuid (MISP `MISP.uuid`); `None` before bootstrap.
+    pub instance_uuid: Option<uuid::Uuid>,
     pub settings: HashMap<String, Value>,
     pub host_org_id: i64,
     pub default_role_id: i64,
@@ -68,7 +70,7 @@ impl InstanceCache {
         let client = pool.get().await?;
         let settings: HashMap<String, Value> =
             client.query("SELECT name, value FROM rm.settings", &[]).await?.iter().map(|r| (r.get(0), r.get(1))).collect();
-        let row = client.query_one("SELECT host_org_id, default_role_id FROM rm.instance WHERE id = 1", &[]).await?;
+        let row = client.query_one("SELECT host_org_id, default_role_id, instance_uuid FROM rm.instance WHERE id = 1", &[]).await?;
         let rules = client
             .query("SELECT id, regexp, replacement, type FROM rm.regexps ORDER BY id", &[])
             .await?
@@ -76,6 +78,7 @@ impl InstanceCache {
             .filter_map(|r| regexps::compile(&Regexp { id: r.get(0), regexp: r.get(1), replacement: r.get(2), attr_type: r.get(3) }))
             .collect();
         let facts = Arc::new(InstanceFacts {
+            instance_uuid: row.get(2),
             settings,
             host_org_id: row.get::<_, Option<i64>>(0).unwrap_or(1),
             default_role_id: row.get(1),

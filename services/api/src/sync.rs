@@ -105,9 +105,7 @@ pub struct WireGroup {
 /// # Errors
 /// Database errors; 503 before bootstrap.
 pub async fn instance_uuid(state: &AppState) -> Result<Uuid, ApiError> {
-    let client = state.pool.get().await?;
-    let row = client.query_one("SELECT instance_uuid FROM rm.instance WHERE id = 1", &[]).await?;
-    row.get::<_, Option<Uuid>>(0).ok_or_else(|| ApiError::Unavailable("This instance is not bootstrapped.".into()))
+    state.instance.get(&state.pool).await?.instance_uuid.ok_or_else(|| ApiError::Unavailable("This instance is not bootstrapped.".into()))
 }
 
 /// Connected servers, by id.

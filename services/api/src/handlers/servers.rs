@@ -13,9 +13,7 @@ pub const PYMISP_RECOMMENDED: &str = "2.5.34.4";
 
 pub async fn get_version(state: &AppState, auth: &Authed) -> Result<Response, ApiError> {
     let instance_uuid = if auth.role.perm_sync || auth.is_site_admin() {
-        let client = state.pool.get().await?;
-        let row = client.query_one("SELECT instance_uuid FROM rm.instance WHERE id = 1", &[]).await?;
-        row.get::<_, Option<uuid::Uuid>>(0).map(|u| u.to_string()).unwrap_or_else(|| "-".into())
+        state.instance.get(&state.pool).await?.instance_uuid.map_or_else(|| "-".into(), |u| u.to_string())
     } else {
         "-".into()
     };
