@@ -210,6 +210,20 @@ pub(super) fn check_distribution(ctx: &Context<'_>, field: &str, distribution: u
     }
 }
 
+/// A known type in a category that allows it (MISP's messages).
+pub(super) fn check_type_category(catalogue: &TypeCatalogue, attr_type: &str, category: &str) -> Result<(), DomainError> {
+    if !catalogue.is_type(attr_type) {
+        return Err(invalid("type", format!("Invalid type \"{attr_type}\".")));
+    }
+    if !catalogue.is_category(category) {
+        return Err(invalid("category", "Options depend on the selected type."));
+    }
+    if !catalogue.category_allows(category, attr_type) {
+        return Err(invalid("category", format!("The category \"{category}\" is not valid for the type \"{attr_type}\".")));
+    }
+    Ok(())
+}
+
 pub(super) fn check_seen(first: Option<i64>, last: Option<i64>) -> Result<(), DomainError> {
     match (first, last) {
         (Some(f), Some(l)) if l < f => Err(invalid("last_seen", "last_seen must be later than or equal to first_seen.")),
@@ -267,12 +281,7 @@ pub(super) fn new_attribute(
         Some(c) => c.to_string(),
         None => ctx.catalogue.default_category(attr_type).unwrap_or("Other").to_string(),
     };
-    if !ctx.catalogue.is_category(&category) {
-        return Err(invalid("category", "Options depend on the selected type."));
-    }
-    if !ctx.catalogue.category_allows(&category, attr_type) {
-        return Err(invalid("category", format!("The category \"{category}\" is not valid for the type \"{attr_type}\".")));
-    }
+    check_type_category(ctx.catalogue, attr_type, &category)?;
     let raw = draft.value.as_deref().ok_or_else(|| invalid("value", "Mandatory field not set."))?;
     let value = crate::value::normalise(attr_type, raw).map_err(|e| invalid("value", e.0))?;
     let distribution = draft.distribution.unwrap_or(ctx.default_attribute_distribution);
@@ -824,6 +833,13 @@ fn merge_event_tags(ctx: &Context<'_>, work: &mut Work<'_>, tags: &[TagDraft]) -
 }
 
 pub(super) fn validate_meta(ctx: &Context<'_>, meta: &EventMeta) -> Result<(), DomainError> {
+    check_meta_fields(meta)?;
+    check_distribution(ctx, "distribution", meta.distribution, meta.sharing_group_id, 4)?;
+    Ok(())
+}
+
+/// An Event's own fields, whoever writes them (info, levels, date, extends).
+pub(super) fn check_meta_fields(meta: &EventMeta) -> Result<(), DomainError> {
     if meta.info.trim().is_empty() {
         return Err(invalid("info", "Info cannot be empty."));
     }
@@ -833,7 +849,6 @@ pub(super) fn validate_meta(ctx: &Context<'_>, meta: &EventMeta) -> Result<(), D
     if meta.analysis > 2 {
         return Err(invalid("analysis", "Options: 0, 1, 2."));
     }
-    check_distribution(ctx, "distribution", meta.distribution, meta.sharing_group_id, 4)?;
     if chrono::NaiveDate::parse_from_str(&meta.date, "%Y-%m-%d").is_err() {
         return Err(invalid("date", "Invalid date (expected YYYY-MM-DD)."));
     }

@@ -8,7 +8,7 @@
 //! version there). Offers older than the copy are ignored, so a copy never moves backwards when the
 //! same Event arrives over two paths; an identical offer writes nothing.
 
-use super::decide::IdPool;
+use super::decide::{IdPool, check_meta_fields, check_seen, check_type_category};
 use super::model::{Attribute, EventMeta, Object, ObjectReference, TagLink};
 use super::state::EventState;
 use crate::change::Change;
@@ -17,6 +17,7 @@ use crate::sharing_group::SharingGroupState;
 use crate::sync_rules::{self, Peer};
 use crate::types::TypeCatalogue;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use uuid::Uuid;
 
@@ -132,15 +133,10 @@ pub struct Receiver {
 /// # Errors
 /// Invalid, naming the first bad field.
 pub fn check(incoming: &Incoming, catalogue: &TypeCatalogue) -> Result<(), DomainError> {
-    let m = &incoming.meta;
-    if m.info.trim().is_empty() {
-        return Err(DomainError::invalid("info", "Mandatory field not set."));
-    }
-    if m.distribution > 4 || !(1..=4).contains(&m.threat_level_id) || m.analysis > 2 {
-        return Err(DomainError::invalid("distribution", "An Event's distribution, threat level or analysis is out of range."));
-    }
-    if chrono_date(&m.date).is_none() {
-        return Err(DomainError::invalid("date", "Expected YYYY-MM-DD."));
+    let out_of_range = |what: &str| DomainError::invalid("distribution", format!("{what}: distribution out of range."));
+    check_meta_fields(&incoming.meta)?;
+    if incoming.meta.distribution > 4 {
+        return Err(out_of_range("Event"));
     }
     for o in &incoming.objects {
         if o.distribution > 5 || o.name.trim().is_empty() {
@@ -148,37 +144,29 @@ pub fn check(incoming: &Incoming, catalogue: &TypeCatalogue) -> Result<(), Domai
         }
     }
     for (a, _) in &incoming.attributes {
-        let bad = |why: &str| DomainError::invalid("Attribute", format!("Attribute {}: {why}", a.uuid));
-        if !catalogue.is_type(&a.attr_type) {
-            return Err(bad("unknown type"));
-        }
-        if !catalogue.is_category(&a.category) || !catalogue.category_allows(&a.category, &a.attr_type) {
-            return Err(bad("category not valid for the type"));
-        }
-        let raw = if a.value2.is_empty() { a.value1.clone() } else { format!("{}|{}", a.value1, a.value2) };
-        match crate::value::normalise(&a.attr_type, &raw) {
+        let named = |e: DomainError| DomainError::invalid("Attribute", format!("Attribute {}: {e}", a.uuid));
+        check_type_category(catalogue, &a.attr_type, &a.category).map_err(named)?;
+        match crate::value::normalise(&a.attr_type, &a.value()) {
             Ok(n) if n.value1 == a.value1 && n.value2 == a.value2 => {}
-            _ => return Err(bad("invalid value")),
+            _ => return Err(named(DomainError::invalid("value", "not in the form this instance stores"))),
         }
-        if a.distribution > 5 || a.first_seen.zip(a.last_seen).is_some_and(|(f, l)| f > l) {
-            return Err(bad("invalid distribution or seen times"));
+        if a.distribution > 5 {
+            return Err(named(out_of_range("Attribute")));
         }
+        check_seen(a.first_seen, a.last_seen).map_err(named)?;
     }
     Ok(())
 }
 
-/// `YYYY-MM-DD` with a real day.
-fn chrono_date(s: &str) -> Option<()> {
-    let mut parts = s.split('-').map(str::parse::<u32>);
-    let (y, m, d) = (parts.next()?.ok()?, parts.next()?.ok()?, parts.next()?.ok()?);
-    let days = [31, if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-    (s.len() == 10 && (1..=12).contains(&m) && d >= 1 && d <= days[(m - 1) as usize]).then_some(())
+/// The copy mirroring starts from: the copy, or nothing for a withdrawn copy (one shared again
+/// starts afresh).
+fn starting_point(state: &EventState) -> Cow<'_, EventState> {
+    if state.deleted { Cow::Owned(EventState::default()) } else { Cow::Borrowed(state) }
 }
 
 /// How many new (attribute, Object, reference) ids mirroring `incoming` may need.
 pub fn ids_needed(state: &EventState, incoming: &Incoming) -> (usize, usize, usize) {
-    let fresh = EventState::default();
-    let state = if state.deleted { &fresh } else { state };
+    let state = starting_point(state);
     let attributes = incoming.attributes.iter().filter(|(a, _)| !state.attribute_ids.contains_key(&a.uuid)).count();
     let objects = incoming.objects.iter().filter(|o| !state.object_ids.contains_key(&o.uuid)).count();
     let references = incoming.references.iter().filter(|r| !state.reference_ids.contains_key(&r.uuid)).count();
@@ -212,10 +200,10 @@ pub fn mirror(state: &EventState, offer: Offer, r: &Receiver, ids: &mut IdPool) 
         return Ok(vec![]);
     }
     // A withdrawn copy offered again (shared anew) starts afresh under its old id.
-    let fresh = EventState::default();
-    let (state, local_id) = if state.deleted { (&fresh, state.meta.as_ref().map(|m| m.id)) } else { (state, None) };
+    let event_id = state.meta.as_ref().map_or(r.event_id, |m| m.id);
+    let state = starting_point(state);
+    let state = state.as_ref();
     let local = state.meta.as_ref();
-    let event_id = local.map(|m| m.id).or(local_id).unwrap_or(r.event_id);
     let mut changes = Vec::new();
     let mut next = EventMeta {
         id: event_id,
