@@ -191,8 +191,8 @@ pub async fn feed(state: &AppState, auth: &Authed, req: &Request) -> Result<Resp
 /// Database errors and undecodable changes.
 pub async fn serve(state: &AppState, auth: &Authed, after: i64, limit: i64, peer_instance: Option<Uuid>) -> Result<FeedPage, ApiError> {
     let here = instance_uuid(state).await?;
-    let known = servers(state).await?;
-    let (peer, server) = peer_of(auth, &known);
+    let connected = servers(state).await?;
+    let (peer, server) = peer_of(auth, &connected);
     let push_rules = match server {
         Some(s) => local_rules(state, &s.push_rules).await?,
         None => Rules::default(),
@@ -248,7 +248,7 @@ pub async fn serve(state: &AppState, auth: &Authed, after: i64, limit: i64, peer
             shared.push((position, uuid, None));
         }
     }
-    let mut events = wire(state, shared, &groups).await?;
+    let mut events = wire(state, shared, &groups, &connected).await?;
     // The server's push rules: an Event they exclude is not offered (nor withdrawn).
     events.retain(|e| e.event.as_ref().is_none_or(|w| passes(&push_rules, w)));
     Ok(FeedPage { head, next, events })
@@ -317,7 +317,7 @@ async fn load_groups(state: &AppState, ids: &BTreeSet<i64>) -> Result<Groups, Ap
 }
 
 /// Feed entries with the names behind the ids; tags that are not exportable are left out.
-async fn wire(state: &AppState, shared: Vec<(i64, Uuid, Option<Shared>)>, groups: &Groups) -> Result<Vec<FeedEntry>, ApiError> {
+async fn wire(state: &AppState, shared: Vec<(i64, Uuid, Option<Shared>)>, groups: &Groups, servers: &BTreeMap<i64, Server>) -> Result<Vec<FeedEntry>, ApiError> {
     let mut tag_ids = BTreeSet::new();
     let mut org_ids = BTreeSet::new();
     for (_, _, s) in &shared {
@@ -346,7 +346,9 @@ async fn wire(state: &AppState, shared: Vec<(i64, Uuid, Option<Shared>)>, groups
         .map(|r| (r.get(0), WireOrg { uuid: r.get(1), name: r.get::<_, Option<String>>(2).unwrap_or_default() }))
         .collect();
     drop(client);
-    let urls = server_urls(state).await?;
+    // Servers by URL, this instance for its server 0.
+    let mut urls: HashMap<i64, String> = servers.values().map(|s| (s.id, s.url.clone())).collect();
+    urls.insert(0, state.settings.instance.base_url.clone());
     let mut out = Vec::new();
     for (position, uuid, s) in shared {
         let Some(mut s) = s else {
@@ -381,13 +383,6 @@ async fn wire(state: &AppState, shared: Vec<(i64, Uuid, Option<Shared>)>, groups
     Ok(out)
 }
 
-/// Server URLs by id, with this instance's own base URL for server 0.
-async fn server_urls(state: &AppState) -> Result<HashMap<i64, String>, ApiError> {
-    let mut urls: HashMap<i64, String> = servers(state).await?.into_values().map(|s| (s.id, s.url)).collect();
-    urls.insert(0, state.settings.instance.base_url.clone());
-    Ok(urls)
-}
-
 fn wire_group(g: &SharingGroupState, urls: &HashMap<i64, String>) -> Option<WireGroup> {
     let group = g.group.as_ref()?;
     Some(WireGroup {
@@ -409,7 +404,7 @@ fn wire_group(g: &SharingGroupState, urls: &HashMap<i64, String>) -> Option<Wire
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct PullReport {
     pub pages: usize,
-    /// Event bodies received.
+    /// Offers received (Events and withdrawals).
     pub offered: usize,
     /// Offers that changed a local copy (created, updated or withdrawn it).
     pub applied: usize,
@@ -497,6 +492,9 @@ pub async fn pull(state: &AppState, server: &Server) -> Result<PullReport, ApiEr
             return Err(ApiError::BadGateway(format!("The server refused the feed request ({status}).")));
         }
         let page: FeedPage = response.json().await.map_err(|e| ApiError::BadGateway(format!("The server's feed is unreadable: {e}")))?;
+        if page.next < report.position {
+            return Err(ApiError::BadGateway("The server's feed went backwards.".into()));
+        }
         report.pages += 1;
         // Names first, one at a time (two offers may name the same new tag); then the Events, a few
         // at once (each is its own stream; the appender commits them together).
@@ -534,16 +532,10 @@ pub async fn pull(state: &AppState, server: &Server) -> Result<PullReport, ApiEr
         }
         report.applied += applied;
         last_written = last_written.max(page_written);
-        let r = cairn_platform::metrics::Registry::global();
-        let label = server.id.to_string();
-        let labels = [("server", label.as_str())];
-        r.counter("cairn_sync_pages_total", "Feed pages read from connected servers.", &labels).inc();
-        r.counter("cairn_sync_offers_applied_total", "Offers that changed a local copy.", &labels).add(applied as i64);
-        r.gauge("cairn_sync_position", "The connected server's log position read up to.", &labels).set(page.next);
-        r.gauge("cairn_sync_behind", "Positions of the connected server's log not read yet.", &labels).set(page.head - page.next);
-        if page.next < report.position {
-            return Err(ApiError::BadGateway("The server's feed went backwards.".into()));
-        }
+        metric(server.id, "cairn_sync_pages_total", "Feed pages read from connected servers.").inc();
+        metric(server.id, "cairn_sync_offers_applied_total", "Offers that changed a local copy.").add(applied as i64);
+        metric(server.id, "cairn_sync_position", "The connected server's log position read up to.").set(page.next);
+        metric(server.id, "cairn_sync_behind", "Positions of the connected server's log not read yet.").set(page.head - page.next);
         store_cursor(state, server.id, page.next, applied as i64).await?;
         report.position = page.next;
         if page.next >= page.head {
@@ -557,11 +549,16 @@ pub async fn pull(state: &AppState, server: &Server) -> Result<PullReport, ApiEr
     }
 }
 
-fn refused_metric(server_id: i64) {
+/// One connected server's metric (`*_total` names are counters, the others gauges).
+fn metric(server_id: i64, name: &'static str, help: &'static str) -> cairn_platform::metrics::Handle {
     let label = server_id.to_string();
-    cairn_platform::metrics::Registry::global()
-        .counter("cairn_sync_offers_refused_total", "Offers refused (bad data, our own Events, Events created here).", &[("server", label.as_str())])
-        .inc();
+    let labels = [("server", label.as_str())];
+    let registry = cairn_platform::metrics::Registry::global();
+    if name.ends_with("_total") { registry.counter(name, help, &labels) } else { registry.gauge(name, help, &labels) }
+}
+
+fn refused_metric(server_id: i64) {
+    metric(server_id, "cairn_sync_offers_refused_total", "Offers refused (bad data, our own Events, Events created here).").inc();
 }
 
 enum Applied {
@@ -637,32 +634,26 @@ async fn incoming(state: &AppState, admin: &Authed, server: &Server, w: WireEven
     let WireEvent { shared, orgs, tag_names, sharing_groups } = w;
     let mut org_ids: HashMap<i64, i64> = HashMap::new();
     for (id, o) in &orgs {
-        let local = match known.orgs.get(&o.uuid) {
-            Some(local) => *local,
-            None => ensure_org(state, admin, o).await?,
-        };
-        known.orgs.insert(o.uuid, local);
-        org_ids.insert(*id, local);
+        if !known.orgs.contains_key(&o.uuid) {
+            known.orgs.insert(o.uuid, ensure_org(state, admin, o).await?);
+        }
+        org_ids.insert(*id, known.orgs[&o.uuid]);
     }
     let mut group_ids: HashMap<i64, i64> = HashMap::new();
     for (id, g) in &sharing_groups {
-        let local = match known.groups.get(&g.uuid) {
-            Some(local) => *local,
-            None => ensure_group(state, admin, server, g, &orgs, &org_ids).await?,
-        };
-        known.groups.insert(g.uuid, local);
-        if let Some(local) = local {
+        if !known.groups.contains_key(&g.uuid) {
+            known.groups.insert(g.uuid, ensure_group(state, admin, server, g, &orgs, &org_ids).await?);
+        }
+        if let Some(local) = known.groups[&g.uuid] {
             group_ids.insert(*id, local);
         }
     }
     let mut tag_ids: HashMap<i64, i64> = HashMap::new();
     for (id, t) in &tag_names {
-        let local = match known.tags.get(&t.name) {
-            Some(local) => *local,
-            None => ensure_tag(state, admin, t).await?,
-        };
-        known.tags.insert(t.name.clone(), local);
-        tag_ids.insert(*id, local);
+        if !known.tags.contains_key(&t.name) {
+            known.tags.insert(t.name.clone(), ensure_tag(state, admin, t).await?);
+        }
+        tag_ids.insert(*id, known.tags[&t.name]);
     }
     let tags = |links: &[TagLink]| -> Vec<TagLink> {
         links.iter().filter_map(|t| tag_ids.get(&t.tag_id).map(|id| TagLink { tag_id: *id, local: false, relationship_type: t.relationship_type.clone() })).collect()
@@ -726,11 +717,9 @@ async fn ensure_group(
     orgs: &BTreeMap<i64, WireOrg>,
     org_ids: &HashMap<i64, i64>,
 ) -> Result<Option<i64>, ApiError> {
-    let client = state.pool.get().await?;
-    if let Some(row) = client.query_opt("SELECT id FROM rm.sharing_groups WHERE uuid = $1 AND NOT deleted", &[&g.uuid]).await? {
-        return Ok(Some(row.get(0)));
+    if let Some((id, _)) = crate::handlers::sharing_groups::find(state, &g.uuid.to_string()).await? {
+        return Ok(Some(id));
     }
-    drop(client);
     let base = state.settings.instance.base_url.trim_end_matches('/');
     let listed_here = g.servers.iter().find(|(url, _)| url.trim_end_matches('/') == base);
     let mut members: Vec<SharingGroupOrg> = Vec::new();
@@ -793,10 +782,7 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), crate::Bo
                         Ok(_) => {}
                         Err(e) => {
                             tracing::warn!(server = server.id, error = %e, "pull failed; retrying later");
-                            let label = server.id.to_string();
-                            cairn_platform::metrics::Registry::global()
-                                .counter("cairn_sync_pull_failures_total", "Pulls that failed (retried at the next round).", &[("server", label.as_str())])
-                                .inc();
+                            metric(server.id, "cairn_sync_pull_failures_total", "Pulls that failed (retried at the next round).").inc();
                         }
                     }
                 }

@@ -217,26 +217,7 @@ pub async fn add(state: &AppState, auth: &Authed, req: &crate::handlers::Request
     let v = crate::body::unwrap(&body, "Server");
     let key = authkey(v)?.ok_or_else(|| ApiError::SaveFailed { name: "The server could not be saved.".into(), errors: json!({"authkey": ["Mandatory field not set."]}) })?;
     let id = crate::commands::allocate_ids(state, "server", 1).await?.first().copied().unwrap_or_default();
-    let base = cairn_domain::server::Server {
-        id,
-        name: String::new(),
-        url: String::new(),
-        org_id: auth.org.id,
-        remote_org_id: 0,
-        push: false,
-        pull: false,
-        push_sightings: false,
-        internal: false,
-        unpublish_event: false,
-        publish_without_email: false,
-        self_signed: false,
-        skip_proxy: false,
-        caching_enabled: false,
-        remove_missing_tags: false,
-        priority: 0,
-        push_rules: json!({}),
-        pull_rules: json!({}),
-    };
+    let base = cairn_domain::server::Server { id, org_id: auth.org.id, push_rules: json!({}), pull_rules: json!({}), ..Default::default() };
     let mut server = server_from(state, v, base).await?;
     if server.name.is_empty() {
         server.name.clone_from(&server.url);

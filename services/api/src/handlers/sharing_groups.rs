@@ -21,7 +21,7 @@ fn invalid() -> ApiError {
 }
 
 /// (id, uuid) of a live sharing group by id or uuid.
-async fn find(state: &AppState, key: &str) -> Result<Option<(i64, Uuid)>, ApiError> {
+pub(crate) async fn find(state: &AppState, key: &str) -> Result<Option<(i64, Uuid)>, ApiError> {
     let client = state.pool.get().await?;
     let key = key.trim();
     let row = if let Ok(u) = Uuid::parse_str(key) {
