@@ -470,11 +470,12 @@ async fn push_and_pull_rules_select_what_travels() {
 }
 
 /// A hostile or broken peer: B's consumer reads a feed served by a fake instance and applies only what
-/// holds up — bad data, an Event of B's own coming back, and an offer for an Event created on B are
-/// refused one by one, the good offer still applies, and the position moves on.
+/// holds up — bad data, an Event of B's own coming back, an offer for an Event created on B and one in a
+/// sharing group B is not in are refused one by one, the good offer still applies, and the position
+/// moves on.
 #[tokio::test]
 async fn offers_from_a_hostile_peer_are_checked_one_by_one() {
-    use cairn_api::sync::{FeedEntry, FeedPage, WireEvent, WireOrg, WireTag};
+    use cairn_api::sync::{FeedEntry, FeedPage, WireEvent, WireGroup, WireOrg, WireTag};
     use cairn_domain::event::sync::{Shared, SyncOrigin};
     use cairn_domain::event::{Attribute, EventMeta, TagLink};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -504,6 +505,17 @@ async fn offers_from_a_hostile_peer_are_checked_one_by_one() {
         let tag_names = [(3, WireTag { name: "hostile:tag".into(), colour: "#ff0000".into() })].into_iter().collect();
         FeedEntry { position: 5, uuid, event: Some(Box::new(WireEvent { shared, orgs, tag_names, sharing_groups: Default::default() })) }
     };
+    // A sharing-group Event whose group does not include B: refused alone, it does not stall the pull.
+    let mut grouped = offer(uuid::Uuid::new_v4(), "ip-dst", "192.0.2.8", peer_instance);
+    if let Some(w) = grouped.event.as_mut() {
+        w.shared.meta.distribution = 4;
+        w.shared.meta.sharing_group_id = 5;
+        let group = WireGroup {
+            uuid: uuid::Uuid::new_v4(), name: "elsewhere".into(), releasability: String::new(), description: String::new(),
+            roaming: false, org_id: 41, members: vec![(41, false)], servers: vec![],
+        };
+        w.sharing_groups.insert(5, group);
+    }
     let good = uuid::Uuid::new_v4();
     let page = FeedPage {
         head: 9,
@@ -513,6 +525,7 @@ async fn offers_from_a_hostile_peer_are_checked_one_by_one() {
             offer(uuid::Uuid::new_v4(), "ip-dst", "not an address", peer_instance),
             offer(uuid::Uuid::new_v4(), "ip-dst", "192.0.2.5", b_instance),
             offer(local.parse().expect("uuid"), "ip-dst", "192.0.2.6", peer_instance),
+            grouped,
             offer(good, "ip-dst", "192.0.2.7", peer_instance),
         ],
     };
@@ -533,7 +546,7 @@ async fn offers_from_a_hostile_peer_are_checked_one_by_one() {
     let server = s["Server"]["id"].as_str().expect("id").to_string();
 
     let report = pull(&b, &server).await;
-    assert_eq!((report["offered"].as_i64(), report["applied"].as_i64(), report["refused"].as_i64()), (Some(5), Some(1), Some(4)), "{report}");
+    assert_eq!((report["offered"].as_i64(), report["applied"].as_i64(), report["refused"].as_i64()), (Some(6), Some(1), Some(5)), "{report}");
     assert_eq!(report["position"], 9);
     let copy = view(&b, &good.to_string()).await.expect("the good offer applied");
     assert_eq!(values(&copy), ["192.0.2.7"]);

@@ -507,7 +507,19 @@ pub async fn pull(state: &AppState, server: &Server) -> Result<PullReport, ApiEr
                     report.offered += 1;
                     continue;
                 }
-                Some(w) => Offer::Event(Box::new(incoming(state, &admin, server, *w, &mut known).await?)),
+                Some(w) => match incoming(state, &admin, server, *w, &mut known).await {
+                    Ok(i) => Offer::Event(Box::new(i)),
+                    // An offer this instance cannot hold (a sharing group it is not in, a name it
+                    // refuses) is refused alone; the pull goes on.
+                    Err(e) if is_refusal(&e) => {
+                        tracing::warn!(server = server.id, event = %entry.uuid, reason = %e, "offer refused");
+                        refused_metric(server.id);
+                        report.refused += 1;
+                        report.offered += 1;
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                },
             };
             offers.push((entry.uuid, offer));
         }
@@ -561,6 +573,11 @@ fn refused_metric(server_id: i64) {
     metric(server_id, "cairn_sync_offers_refused_total", "Offers refused (bad data, our own Events, Events created here).").inc();
 }
 
+/// A refusal of one offer (4xx), as opposed to a failure of the pull (store, peer).
+fn is_refusal(e: &ApiError) -> bool {
+    matches!(e, ApiError::Forbidden(_) | ApiError::SaveFailed { .. } | ApiError::BadRequest(_) | ApiError::NotFound(_))
+}
+
 enum Applied {
     /// `position`: the last position written.
     Changed { withdrawn: bool, position: i64 },
@@ -609,7 +626,7 @@ async fn apply(state: &AppState, admin: &Authed, server: &Server, here: Uuid, uu
             Ok(_) => Ok(Applied::Unchanged),
             Err(ApiError::Conflict(_)) => continue, // ids ran short against a newer state: again
             // The offer is refused (one of ours, a local Event, bad data): the others still apply.
-            Err(e @ (ApiError::Forbidden(_) | ApiError::SaveFailed { .. } | ApiError::BadRequest(_) | ApiError::NotFound(_))) => {
+            Err(e) if is_refusal(&e) => {
                 tracing::warn!(server = server.id, event = %uuid, reason = %e, "offer refused");
                 refused_metric(server.id);
                 Ok(Applied::Refused)
@@ -661,8 +678,9 @@ async fn incoming(state: &AppState, admin: &Authed, server: &Server, w: WireEven
     // An element whose sharing group this instance does not hold cannot be kept.
     let group = |distribution: u8, id: i64| -> Option<i64> { if distribution == 4 { group_ids.get(&id).copied() } else { Some(0) } };
     let mut meta = shared.meta.clone();
-    meta.orgc_id = *org_ids.get(&meta.orgc_id).ok_or_else(|| ApiError::BadGateway("The offer names no creator organisation.".into()))?;
-    meta.sharing_group_id = group(meta.distribution, meta.sharing_group_id).ok_or_else(|| ApiError::BadGateway("The offer's sharing group is missing.".into()))?;
+    meta.orgc_id = *org_ids.get(&meta.orgc_id).ok_or_else(|| ApiError::BadRequest("The offer names no creator organisation.".into()))?;
+    meta.sharing_group_id =
+        group(meta.distribution, meta.sharing_group_id).ok_or_else(|| ApiError::BadRequest("The offer's sharing group does not include this instance.".into()))?;
     let object_uuids: HashMap<i64, Uuid> = shared.objects.iter().map(|o| (o.id, o.uuid)).collect();
     let objects = shared
         .objects
