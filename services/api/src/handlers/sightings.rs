@@ -424,31 +424,25 @@ pub async fn bulk_save(state: &AppState, auth: &Authed, req: &Request) -> Result
             return Err(ApiError::BadRequest("A sighting's type is 0, 1 or 2 and its source at most 255 characters.".into()));
         }
         let date_sighting = crate::body::int(s.get("date_sighting")).filter(|t| *t > 0);
-        drafts.push((uuid, attribute, sighting_type as u8, source, date_sighting, org));
+        let draft = SightingDraft { id: 0, uuid, attribute: ElementRef::Uuid(attribute), sighting_type: sighting_type as u8, source, date_sighting, org_id: None };
+        drafts.push((draft, org));
     }
-    // Organisations are recorded once every sighting is known to be well-formed.
-    let mut with_orgs = Vec::with_capacity(drafts.len());
-    for (uuid, attribute, sighting_type, source, date_sighting, org) in drafts {
-        let org_id = match org {
-            Some(o) => Some(crate::sync::ensure_org(state, auth, &o).await?),
-            None => None,
-        };
-        with_orgs.push((uuid, attribute, sighting_type, source, date_sighting, org_id));
-    }
-    let drafts = with_orgs;
+    // Ids, and the organisations, once every sighting is known to be well-formed.
     let mut ids = crate::commands::allocate_ids(state, "sighting", drafts.len()).await?.into_iter();
-    let drafts: Vec<SightingDraft> = drafts
-        .into_iter()
-        .map(|(uuid, attribute, sighting_type, source, date_sighting, org_id)| SightingDraft {
-            id: ids.next().unwrap_or_default(),
-            uuid,
-            attribute: ElementRef::Uuid(attribute),
-            sighting_type,
-            source,
-            date_sighting,
-            org_id,
-        })
-        .collect();
-    let saved = if drafts.is_empty() { 0 } else { execute(state, auth, event_uuid, "sightings.bulk_save", SightingCommand::Add { sightings: drafts }).await?.iter().filter(|c| matches!(c, cairn_domain::Change::SightingAdded(_))).count() };
+    let mut sightings = Vec::with_capacity(drafts.len());
+    for (mut draft, org) in drafts {
+        draft.id = ids.next().unwrap_or_default();
+        if let Some(o) = org {
+            draft.org_id = Some(crate::sync::ensure_org(state, auth, &o).await?);
+        }
+        sightings.push(draft);
+    }
+    let drafts = sightings;
+    let saved = if drafts.is_empty() {
+        0
+    } else {
+        let changes = execute(state, auth, event_uuid, "sightings.bulk_save", SightingCommand::Add { sightings: drafts }).await?;
+        changes.iter().filter(|c| matches!(c, cairn_domain::Change::SightingAdded(_))).count()
+    };
     Ok(super::support::saved(&format!("{saved} sightings saved"), &req.url, None))
 }
