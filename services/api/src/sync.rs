@@ -30,6 +30,7 @@ use cairn_platform::{Settings, Shutdown};
 use serde::{Deserialize, Serialize};
 use futures::StreamExt;
 use serde_json::{Value, json};
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -651,26 +652,29 @@ async fn incoming(state: &AppState, admin: &Authed, server: &Server, w: WireEven
     let WireEvent { shared, orgs, tag_names, sharing_groups } = w;
     let mut org_ids: HashMap<i64, i64> = HashMap::new();
     for (id, o) in &orgs {
-        if !known.orgs.contains_key(&o.uuid) {
-            known.orgs.insert(o.uuid, ensure_org(state, admin, o).await?);
-        }
-        org_ids.insert(*id, known.orgs[&o.uuid]);
+        let local = match known.orgs.entry(o.uuid) {
+            Entry::Occupied(e) => *e.get(),
+            Entry::Vacant(e) => *e.insert(ensure_org(state, admin, o).await?),
+        };
+        org_ids.insert(*id, local);
     }
     let mut group_ids: HashMap<i64, i64> = HashMap::new();
     for (id, g) in &sharing_groups {
-        if !known.groups.contains_key(&g.uuid) {
-            known.groups.insert(g.uuid, ensure_group(state, admin, server, g, &orgs, &org_ids).await?);
-        }
-        if let Some(local) = known.groups[&g.uuid] {
+        let local = match known.groups.entry(g.uuid) {
+            Entry::Occupied(e) => *e.get(),
+            Entry::Vacant(e) => *e.insert(ensure_group(state, admin, server, g, &orgs, &org_ids).await?),
+        };
+        if let Some(local) = local {
             group_ids.insert(*id, local);
         }
     }
     let mut tag_ids: HashMap<i64, i64> = HashMap::new();
     for (id, t) in &tag_names {
-        if !known.tags.contains_key(&t.name) {
-            known.tags.insert(t.name.clone(), ensure_tag(state, admin, t).await?);
-        }
-        tag_ids.insert(*id, known.tags[&t.name]);
+        let local = match known.tags.entry(t.name.clone()) {
+            Entry::Occupied(e) => *e.get(),
+            Entry::Vacant(e) => *e.insert(ensure_tag(state, admin, t).await?),
+        };
+        tag_ids.insert(*id, local);
     }
     let tags = |links: &[TagLink]| -> Vec<TagLink> {
         links.iter().filter_map(|t| tag_ids.get(&t.tag_id).map(|id| TagLink { tag_id: *id, local: false, relationship_type: t.relationship_type.clone() })).collect()
