@@ -246,13 +246,21 @@ impl Change {
     pub fn from_record(change_type: &str, schema_version: i16, payload: &Value) -> Result<Self, DecodeError> {
         let (version, payload) = upcast(change_type, schema_version, payload.clone());
         let tagged = serde_json::json!({ "type": format!("{change_type}.v{version}"), "data": payload });
-        serde_json::from_value(tagged).map_err(|source| {
-            if source.to_string().starts_with("unknown variant") {
-                DecodeError::Unknown { change_type: change_type.into(), schema_version }
-            } else {
-                DecodeError::Shape { change_type: change_type.into(), schema_version, source }
-            }
-        })
+        serde_json::from_value(tagged).map_err(|source| decode_error(change_type, schema_version, source))
+    }
+
+    /// Reads a stored change from its JSON text (a bulk read of the log): a current version is decoded
+    /// in one pass, without building a JSON tree; an older one goes through [`Self::from_record`].
+    ///
+    /// # Errors
+    /// Unknown change types or payloads that do not match the variant.
+    pub fn from_json(change_type: &str, schema_version: i16, payload: &str) -> Result<Self, DecodeError> {
+        if upcast_step(change_type, schema_version).is_some() {
+            let value: Value = serde_json::from_str(payload).map_err(|source| decode_error(change_type, schema_version, source))?;
+            return Self::from_record(change_type, schema_version, &value);
+        }
+        let tagged = format!("{{\"type\":\"{change_type}.v{schema_version}\",\"data\":{payload}}}");
+        serde_json::from_str(&tagged).map_err(|source| decode_error(change_type, schema_version, source))
     }
 
     /// The stored change type (e.g. `organisation.created`).
@@ -268,17 +276,34 @@ fn split_tag(tag: &str) -> (String, i16) {
     }
 }
 
-/// The one place that knows old shapes: maps `(type, version, payload)` to the current version.
-/// Each arm moves one version forward; the loop applies them until the current version is reached.
+fn decode_error(change_type: &str, schema_version: i16, source: serde_json::Error) -> DecodeError {
+    if source.to_string().starts_with("unknown variant") {
+        DecodeError::Unknown { change_type: change_type.into(), schema_version }
+    } else {
+        DecodeError::Shape { change_type: change_type.into(), schema_version, source }
+    }
+}
+
+/// Moves a payload one version forward.
+type Upcast = fn(Value) -> Value;
+
+/// The one place that knows old shapes: one step from `(type, version)` to the next version, `None`
+/// once a version is current.
+fn upcast_step(change_type: &str, schema_version: i16) -> Option<(i16, Upcast)> {
+    match (change_type, schema_version) {
+        // v1 did not record the replaced value.
+        ("instance.setting_changed", 1) => Some((2, |p| with_field(p, "previous", Value::Null))),
+        _ => None,
+    }
+}
+
+/// Maps `(type, version, payload)` to the current version, one [`upcast_step`] at a time.
 pub fn upcast(change_type: &str, schema_version: i16, payload: Value) -> (i16, Value) {
     let (mut version, mut payload) = (schema_version, payload);
-    loop {
-        (version, payload) = match (change_type, version) {
-            // v1 did not record the replaced value.
-            ("instance.setting_changed", 1) => (2, with_field(payload, "previous", Value::Null)),
-            _ => return (version, payload),
-        };
+    while let Some((next, step)) = upcast_step(change_type, version) {
+        (version, payload) = (next, step(payload));
     }
+    (version, payload)
 }
 
 fn with_field(mut payload: Value, name: &str, value: Value) -> Value {
@@ -300,6 +325,9 @@ mod tests {
         assert_eq!(tagged, expected, "serialized form changed");
         let back = Change::from_record(&record.change_type, record.schema_version, &record.payload).expect("decodes");
         assert_eq!(back, change);
+        let text = record.payload.to_string();
+        let bulk = Change::from_json(&record.change_type, record.schema_version, &text).expect("decodes from text");
+        assert_eq!(bulk, change, "the bulk decoder reads what the record decoder reads");
     }
 
     fn org() -> Organisation {
@@ -472,6 +500,8 @@ mod tests {
         let change = Change::from_record("instance.setting_changed", 1, &v1).expect("v1 upcast");
         assert_eq!(change, Change::SettingChanged { name: "MISP.background_jobs".into(), value: json!(false), previous: Value::Null });
         assert_eq!(change.to_record().schema_version, 2, "written again, it is a v2");
+        assert_eq!(Change::from_json("instance.setting_changed", 1, &v1.to_string()).expect("v1 upcast from text"), change, "the bulk decoder upcasts too");
+        assert!(matches!(Change::from_json("instance.setting_changed", 3, &v1.to_string()), Err(DecodeError::Unknown { .. })));
         assert!(matches!(Change::from_record("instance.setting_changed", 3, &v1), Err(DecodeError::Unknown { .. })), "no v3 exists");
     }
 

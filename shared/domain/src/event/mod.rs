@@ -7,7 +7,7 @@
 //! - [`draft`]: what a request asks for (parsed, not yet validated).
 //! - [`decide`]: commands → changes, with MISP's rules.
 //! - [`collaboration`]: the collaboration commands' rules, and who is notified of what.
-//! - [`state`]: the folded state and `evolve`.
+//! - [`state`]: the folded state and `evolve`; [`fold`]: every Event of a log folded, for bulk rebuilds.
 //! - [`audit`]: which changes of an Event's history a viewer may read.
 //! - [`sync`]: what is shared with a peer instance, and how a peer's Event becomes a local copy.
 
@@ -15,6 +15,7 @@ pub mod audit;
 pub mod collaboration;
 pub mod decide;
 pub mod draft;
+pub mod fold;
 pub mod model;
 pub mod state;
 pub mod sync;
