@@ -8,8 +8,8 @@
 //!   more than `MISP.correlation_limit` active attributes produces no pairs), exclusions and access are
 //!   decided when correlations are read (the API's `correlations` module), so every rule is exact at any
 //!   moment and incremental state equals a rebuild by construction.
-//! - [`rebuild`]: replay the whole log into a fresh schema with bulk inserts and switch in one
-//!   transaction; [`compare`] checks two schemas for equality.
+//! - [`bulk`]: the tables written from a folded log, one `COPY` each; [`rebuild`]: a fresh schema,
+//!   compared with the live one and switched in one transaction.
 
 use cairn_domain::Change;
 use cairn_domain::correlation;
@@ -46,6 +46,19 @@ impl Projector for Correlator {
     async fn apply(&self, tx: &deadpool_postgres::Transaction<'_>, changes: &[StoredChange]) -> Result<(), ApplyError> {
         apply_changes(tx, &self.schema, changes).await
     }
+}
+
+/// Applies stored changes into the correlation tables of schema `s`.
+///
+/// # Errors
+/// Database errors and undecodable changes.
+pub async fn apply_changes(c: &impl GenericClient, s: &str, changes: &[StoredChange]) -> Result<(), ApplyError> {
+    let decoded = changes
+        .iter()
+        .map(|c| Ok((c.stream_id, Change::from_record(&c.change_type, c.schema_version, &c.payload)?)))
+        .collect::<Result<Vec<_>, cairn_domain::change::DecodeError>>()
+        .map_err(|e| ApplyError::Invalid(e.to_string()))?;
+    apply_decoded(c, s, &decoded).await
 }
 
 /// Buffered upserts: consecutive `AttributeAdded`, `EventCreated`/`EventUpdated` and
@@ -191,16 +204,14 @@ fn buffer(p: &mut Pending, a: &Attribute) {
     }
 }
 
-/// Applies changes into the correlation tables of schema `s`.
+/// Applies decoded changes `(stream id, change)` into the correlation tables of schema `s`.
 ///
 /// # Errors
-/// Database errors and undecodable changes.
-pub async fn apply_changes(c: &impl GenericClient, s: &str, changes: &[StoredChange]) -> Result<(), ApplyError> {
+/// Database errors.
+pub async fn apply_decoded(c: &impl GenericClient, s: &str, changes: &[(uuid::Uuid, Change)]) -> Result<(), ApplyError> {
     let mut p = Pending::default();
-    for stored in changes {
-        let change = Change::from_record(&stored.change_type, stored.schema_version, &stored.payload)
-            .map_err(|e| ApplyError::Invalid(e.to_string()))?;
-        let buffered = match &change {
+    for (stream_id, change) in changes {
+        let buffered = match change {
             Change::AttributeAdded(a) => {
                 buffer(&mut p, a);
                 true
@@ -219,22 +230,22 @@ pub async fn apply_changes(c: &impl GenericClient, s: &str, changes: &[StoredCha
             continue;
         }
         flush(c, s, &mut p).await?;
-        match &change {
+        match change {
             Change::EventTouched { timestamp } => {
-                c.execute(&format!("UPDATE {s}.events SET timestamp = $2, published = false WHERE uuid = $1"), &[&stored.stream_id, timestamp])
+                c.execute(&format!("UPDATE {s}.events SET timestamp = $2, published = false WHERE uuid = $1"), &[stream_id, timestamp])
                     .await?;
             }
             Change::DelegationRequested(d) => {
-                c.execute(&format!("UPDATE {s}.events SET delegate_org_id = $2 WHERE uuid = $1"), &[&stored.stream_id, &d.org_id]).await?;
+                c.execute(&format!("UPDATE {s}.events SET delegate_org_id = $2 WHERE uuid = $1"), &[stream_id, &d.org_id]).await?;
             }
             Change::DelegationAccepted { .. } | Change::DelegationDiscarded { .. } => {
-                c.execute(&format!("UPDATE {s}.events SET delegate_org_id = 0 WHERE uuid = $1"), &[&stored.stream_id]).await?;
+                c.execute(&format!("UPDATE {s}.events SET delegate_org_id = 0 WHERE uuid = $1"), &[stream_id]).await?;
             }
             Change::EventPublished { .. } => {
-                c.execute(&format!("UPDATE {s}.events SET published = true WHERE uuid = $1"), &[&stored.stream_id]).await?;
+                c.execute(&format!("UPDATE {s}.events SET published = true WHERE uuid = $1"), &[stream_id]).await?;
             }
             Change::EventUnpublished {} => {
-                c.execute(&format!("UPDATE {s}.events SET published = false WHERE uuid = $1"), &[&stored.stream_id]).await?;
+                c.execute(&format!("UPDATE {s}.events SET published = false WHERE uuid = $1"), &[stream_id]).await?;
             }
             Change::EventDeleted { id } => {
                 c.execute(&format!("DELETE FROM {s}.holders WHERE event_id = $1"), &[id]).await?;
@@ -293,5 +304,5 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), BoxError>
     Ok(())
 }
 
+pub mod bulk;
 pub mod rebuild;
-pub use rebuild::{compare, rebuild};

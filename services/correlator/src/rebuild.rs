@@ -1,77 +1,67 @@
-//! Rebuilding the correlation read model from zero: replay the log into a fresh schema in large
-//! batches (multi-row inserts, asynchronous commit: a crashed rebuild simply restarts), then switch in
-//! one transaction that holds the live projector's checkpoint lock, so the live projector resumes
-//! exactly where the rebuilt tables are.
+//! Rebuilding the correlation read model from zero, side by side: [`prepare`] a fresh schema, fill it
+//! from the log (`cairnctl rebuild` does it in bulk, [`crate::bulk`]), then [`switch`]: in one
+//! transaction holding the live projector's checkpoint lock, bring the rebuilt tables to the live
+//! checkpoint, [`compare`] them with the live ones and put them in the live ones' place, so the live
+//! projector resumes exactly where it was, on the rebuilt rows.
 
 use crate::{BoxError, NAME, SCHEMA, apply_changes};
 use cairn_eventlog::store;
+use deadpool_postgres::GenericClient;
 
-const BATCH: i64 = 20_000;
+/// The schema a rebuild fills.
+pub const TARGET: &str = "corr_rebuild";
 const TABLES: &[&str] = &["events", "objects", "holders", "exclusions"];
 
-/// Replays positions `(after, until]` into schema `s`, reporting `(position, head)` after each batch.
-async fn replay(
-    client: &mut deadpool_postgres::Object,
-    s: &str,
-    mut after: i64,
-    until: i64,
-    progress: &mut impl FnMut(i64, i64),
-) -> Result<i64, BoxError> {
-    while after < until {
-        let changes = store::read_range(&*client, after, (after + BATCH).min(until)).await?;
-        let Some(last) = changes.last().map(|c| c.position) else { break };
-        let tx = client.transaction().await?;
-        tx.batch_execute("SET LOCAL synchronous_commit = off").await?;
-        apply_changes(&tx, s, &changes).await.map_err(|e| format!("position {last}: {e}"))?;
-        tx.commit().await?;
-        after = last;
-        progress(after, until);
-    }
-    Ok(after)
-}
-
-/// Rebuilds into `corr_rebuild` from the whole log; with `switch`, replaces the live tables' contents
-/// in one transaction and moves the correlator's checkpoint to the rebuilt position. Returns the
-/// position the rebuild reached.
+/// Creates the tables of `schema` afresh (dropping an earlier, unfinished rebuild's).
 ///
 /// # Errors
-/// Database errors and undecodable changes.
-pub async fn rebuild(pool: &deadpool_postgres::Pool, switch: bool, mut progress: impl FnMut(i64, i64)) -> Result<i64, BoxError> {
-    let target = "corr_rebuild";
-    let mut client = pool.get().await?;
-    client.batch_execute(&format!("DROP SCHEMA IF EXISTS {target} CASCADE")).await?;
-    client.execute("SELECT es.create_correlation_tables($1)", &[&target]).await?;
-    let head = store::head(&client).await?.position;
-    let mut reached = replay(&mut client, target, 0, head, &mut progress).await?;
-    if switch {
-        let tx = client.transaction().await?;
-        // Holding the checkpoint row stops the live correlator between two of its batches.
-        tx.query_opt("SELECT position FROM es.projector_checkpoints WHERE projector = $1 FOR UPDATE", &[&NAME]).await?;
-        let head = store::head(&tx).await?.position;
-        let tail = store::read_range(&tx, reached, head).await?;
-        apply_changes(&tx, target, &tail).await.map_err(|e| format!("catching up: {e}"))?;
-        reached = head;
-        for t in TABLES {
-            tx.batch_execute(&format!("TRUNCATE {SCHEMA}.{t}; INSERT INTO {SCHEMA}.{t} SELECT * FROM {target}.{t}")).await?;
-        }
-        tx.execute(
-            "INSERT INTO es.projector_checkpoints (projector, position) VALUES ($1, $2) \
-             ON CONFLICT (projector) DO UPDATE SET position = $2, updated_at = clock_timestamp()",
-            &[&NAME, &reached],
-        )
-        .await?;
-        tx.commit().await?;
-        client.batch_execute(&format!("DROP SCHEMA {target} CASCADE")).await?;
+/// Database errors.
+pub async fn prepare(client: &impl GenericClient, schema: &str) -> Result<(), BoxError> {
+    client.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await?;
+    client.execute("SELECT es.create_correlation_tables($1)", &[&schema]).await?;
+    Ok(())
+}
+
+/// Replaces the live tables with the rebuilt ones in [`TARGET`] (filled up to `reached`). Returns the
+/// live checkpoint the rebuilt tables were brought to, and how they differed from the live ones there
+/// (empty: equal).
+///
+/// # Errors
+/// Database errors and undecodable changes; a live correlator behind `reached`.
+pub async fn switch(client: &mut deadpool_postgres::Object, reached: i64) -> Result<(i64, Vec<String>), BoxError> {
+    let tx = client.transaction().await?;
+    // Holding the checkpoint row stops the live correlator between two of its batches.
+    let live: i64 = tx
+        .query_opt("SELECT position FROM es.projector_checkpoints WHERE projector = $1 FOR UPDATE", &[&NAME])
+        .await?
+        .map_or(0, |r| r.get(0));
+    if live < reached {
+        return Err(format!("the live correlator is at {live}, behind the rebuilt position {reached}: run it first").into());
     }
-    Ok(reached)
+    let tail = store::read_range(&tx, reached, live).await?;
+    apply_changes(&tx, TARGET, &tail).await.map_err(|e| format!("catching up: {e}"))?;
+    let differences = compare(&tx, TARGET).await?;
+    tx.batch_execute(&TABLES.iter().map(|t| format!("ANALYZE {TARGET}.{t};")).collect::<String>()).await?;
+    // The rebuilt tables take the live ones' place (same names, indexes and constraints).
+    for t in TABLES {
+        tx.batch_execute(&format!("DROP TABLE {SCHEMA}.{t}; ALTER TABLE {TARGET}.{t} SET SCHEMA {SCHEMA}")).await?;
+    }
+    tx.execute(
+        "INSERT INTO es.projector_checkpoints (projector, position) VALUES ($1, $2) \
+         ON CONFLICT (projector) DO UPDATE SET position = $2, updated_at = clock_timestamp()",
+        &[&NAME, &live],
+    )
+    .await?;
+    tx.commit().await?;
+    client.batch_execute(&format!("DROP SCHEMA {TARGET} CASCADE")).await?;
+    Ok((live, differences))
 }
 
 /// Rows that differ between the live schema and `other` (empty: equal), table by table.
 ///
 /// # Errors
 /// Database errors.
-pub async fn compare(pool: &deadpool_postgres::Pool, other: &str) -> Result<Vec<String>, BoxError> {
-    let client = pool.get().await?;
+pub async fn compare(client: &impl GenericClient, other: &str) -> Result<Vec<String>, BoxError> {
     let mut differences = Vec::new();
     for t in TABLES {
         let n: i64 = client
@@ -85,7 +75,7 @@ pub async fn compare(pool: &deadpool_postgres::Pool, other: &str) -> Result<Vec<
             .await?
             .get(0);
         if n > 0 {
-            differences.push(format!("{t}: {n} rows differ"));
+            differences.push(format!("corr.{t}: {n} rows differ"));
         }
     }
     Ok(differences)

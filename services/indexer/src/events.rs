@@ -24,6 +24,11 @@ pub struct Pending {
     added: std::collections::HashMap<i64, i64>,
 }
 
+/// The `date` column of an Event's row.
+pub(crate) fn event_date(m: &cairn_domain::event::EventMeta) -> chrono::NaiveDate {
+    chrono::NaiveDate::parse_from_str(&m.date, "%Y-%m-%d").unwrap_or_default()
+}
+
 async fn event_id(tx: &Transaction<'_>, uuid: Uuid) -> Result<Option<i64>, ApplyError> {
     let stmt = tx.prepare_cached("SELECT id FROM rm.events WHERE uuid = $1").await?;
     Ok(tx.query_opt(&stmt, &[&uuid]).await?.map(|r| r.get(0)))
@@ -189,7 +194,7 @@ pub async fn apply(tx: &Transaction<'_>, stream_id: Uuid, change: &Change, p: &m
         Change::EventCreated(m) | Change::EventUpdated(m) => {
             // `sighting_timestamp` is moved by sightings (their own stream, see `collaboration`), not by
             // the Event's record, which keeps the value it was created with: never move it back.
-            let date = chrono::NaiveDate::parse_from_str(&m.date, "%Y-%m-%d").unwrap_or_default();
+            let date = event_date(m);
             tx.execute(
                 "INSERT INTO rm.events (id, uuid, info, date, threat_level_id, analysis, distribution, sharing_group_id, org_id, \
                  orgc_id, user_id, published, publish_timestamp, timestamp, sighting_timestamp, proposal_email_lock, locked, \

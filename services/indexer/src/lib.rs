@@ -6,10 +6,12 @@
 //! - [`events`]: Events, Attributes, Objects, references, tags and tag links (`rm.events`, …).
 //! - [`collaboration`]: proposals, delegations, discussion threads and posts, sightings
 //!   (`rm.shadow_attributes`, `rm.event_delegations`, `rm.threads`, `rm.posts`, `rm.sightings`).
+//! - [`bulk`]: the Event tables written from a folded log in one `COPY` each (rebuilds).
 //!
 //! One projector (`indexer`) owns all of these tables, so a read-your-writes wait has a single
 //! checkpoint to watch.
 
+pub mod bulk;
 pub mod collaboration;
 pub mod directory;
 pub mod events;
@@ -33,16 +35,27 @@ impl Projector for Indexer {
     }
 
     async fn apply(&self, tx: &Transaction<'_>, changes: &[StoredChange]) -> Result<(), ApplyError> {
-        let mut pending = events::Pending::default();
-        for stored in changes {
-            let change = Change::from_record(&stored.change_type, stored.schema_version, &stored.payload)
-                .map_err(|e| ApplyError::Invalid(e.to_string()))?;
-            directory::apply(tx, stored.stream_id, &change).await?;
-            events::apply(tx, stored.stream_id, &change, &mut pending).await?;
-            collaboration::apply(tx, stored.stream_id, &change).await?;
-        }
-        events::finish(tx, &mut pending).await
+        let decoded = changes
+            .iter()
+            .map(|c| Ok((c.stream_id, Change::from_record(&c.change_type, c.schema_version, &c.payload)?)))
+            .collect::<Result<Vec<_>, cairn_domain::change::DecodeError>>()
+            .map_err(|e| ApplyError::Invalid(e.to_string()))?;
+        apply_changes(tx, &decoded).await
     }
+}
+
+/// Applies decoded changes `(stream id, change)`, in order, to every table of the indexer.
+///
+/// # Errors
+/// Database errors.
+pub async fn apply_changes(tx: &Transaction<'_>, changes: &[(uuid::Uuid, Change)]) -> Result<(), ApplyError> {
+    let mut pending = events::Pending::default();
+    for (stream_id, change) in changes {
+        directory::apply(tx, *stream_id, change).await?;
+        events::apply(tx, *stream_id, change, &mut pending).await?;
+        collaboration::apply(tx, *stream_id, change).await?;
+    }
+    events::finish(tx, &mut pending).await
 }
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

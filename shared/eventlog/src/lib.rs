@@ -12,8 +12,10 @@
 //! - [`feed_access`]: per-organisation NATS feed users, their permissions and the users file.
 //! - [`projector`]: the runtime every read model runs in; [`watcher`]: read-your-writes waits.
 //! - [`migrate`]: numbered SQL migrations.
+//! - [`bulk`]: the log read in one `COPY`, tables loaded by `COPY` with their indexes built last (rebuilds).
 
 pub mod appender;
+pub mod bulk;
 pub mod checkpoint;
 pub mod feed_access;
 pub mod hash;
