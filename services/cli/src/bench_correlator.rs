@@ -5,6 +5,7 @@
 use crate::BoxError;
 use crate::bench::{Scratch, bar, percentile};
 use crate::bench_data;
+use crate::replay::{Kind, Target};
 use cairn_domain::Change;
 use cairn_domain::event::{Attribute, EventMeta, Object};
 use cairn_eventlog::projector::{Options, Outcome, Runtime};
@@ -143,7 +144,7 @@ pub(crate) async fn correlator(settings: &Settings, args: CorrelatorArgs) -> Res
         None => Scratch::create(settings, args.clients + 6).await?,
     };
     println!("scratch database {}", scratch.name);
-    let result = run(&scratch, &args).await;
+    let result = run(settings, &scratch, &args).await;
     if args.keep || args.reuse.is_some() {
         println!("kept scratch database {}", scratch.name);
     } else {
@@ -152,11 +153,11 @@ pub(crate) async fn correlator(settings: &Settings, args: CorrelatorArgs) -> Res
     result
 }
 
-async fn run(scratch: &Scratch, args: &CorrelatorArgs) -> Result<(), BoxError> {
+async fn run(settings: &Settings, scratch: &Scratch, args: &CorrelatorArgs) -> Result<(), BoxError> {
     let appender = Appender::spawn(scratch.pool.clone(), None);
     let client = scratch.pool.get().await?;
     if args.reuse.is_some() {
-        return measure(scratch, &client, &appender, args).await;
+        return measure(settings, scratch, &client, &appender, args).await;
     }
     let events = args.events.max(1);
     let per_event = (args.attributes / events).max(1);
@@ -187,11 +188,17 @@ async fn run(scratch: &Scratch, args: &CorrelatorArgs) -> Result<(), BoxError> {
     progress.finish_and_clear();
     println!("log written in {:.1} s ({} clients)", started.elapsed().as_secs_f64(), args.clients);
     client.batch_execute("VACUUM ANALYZE es.changes").await?;
-    measure(scratch, &client, &appender, args).await
+    measure(settings, scratch, &client, &appender, args).await
 }
 
 /// Rebuild, incremental changes and baselines over the log of the scratch database.
-async fn measure(scratch: &Scratch, client: &deadpool_postgres::Object, appender: &Appender, args: &CorrelatorArgs) -> Result<(), BoxError> {
+async fn measure(
+    settings: &Settings,
+    scratch: &Scratch,
+    client: &deadpool_postgres::Object,
+    appender: &Appender,
+    args: &CorrelatorArgs,
+) -> Result<(), BoxError> {
     let head: i64 = client.query_one("SELECT last_position FROM es.log_head", &[]).await?.get(0);
     // Event k has id k + 1 (the generator's numbering); attribute ids continue after the largest.
     let mut uuids: Vec<Uuid> = Vec::new();
@@ -212,21 +219,31 @@ async fn measure(scratch: &Scratch, client: &deadpool_postgres::Object, appender
         .get(0);
     println!("log: {events} Events, {attributes} attributes, {head} changes");
 
-    // 2. Full rebuild (replay into fresh tables, then switch), as `cairnctl rebuild correlator` does.
-    let progress = bar(head as u64, "rebuild (changes)");
+    // 2. Every read model built from zero in bulk into this database's own (emptied) tables, as
+    //    `cairnctl replay` does: the log read and folded, the indexer's and the correlator's tables
+    //    written by COPY with their indexes built last.
+    client
+        .batch_execute(
+            "DO $$ DECLARE t record; BEGIN FOR t IN SELECT schemaname, tablename FROM pg_tables WHERE schemaname IN ('rm', 'corr') \
+             AND tablename NOT IN ('instance') LOOP EXECUTE format('TRUNCATE %I.%I', t.schemaname, t.tablename); END LOOP; END $$; \
+             DELETE FROM es.projector_checkpoints",
+        )
+        .await?;
+    let mut source_client = scratch.pool.get().await?;
+    let source = source_client.build_transaction().isolation_level(tokio_postgres::IsolationLevel::RepeatableRead).read_only(true).start().await?;
+    let target = |kind: Kind, schema: &str| Target { kind, pool: scratch.pool.clone(), schema: schema.into(), until: head, checkpoint: true, unlogged: false };
+    let targets = vec![target(Kind::Indexer, "rm"), target(Kind::Correlator, cairn_correlator::SCHEMA)];
+    let snapshot = crate::replay::export(&source).await?;
+    let replayed = crate::replay::build(&scratch.pool, &snapshot, targets).await?;
+    drop(source);
+    drop(source_client);
+    // 2b. `cairnctl rebuild all` over those read models: the indexer into a scratch database of its
+    //     own, the correlator beside the live tables; compared with them; the correlator switched.
     let started = Instant::now();
-    let mut replayed = None;
-    let reached = cairn_correlator::rebuild(&scratch.pool, true, |position, until| {
-        progress.set_length(until as u64);
-        progress.set_position(position as u64);
-        if position >= until {
-            replayed = Some(started.elapsed().as_secs_f64());
-        }
-    })
-    .await?;
-    let rebuild_secs = started.elapsed().as_secs_f64();
-    progress.finish_and_clear();
-    let replay_secs = replayed.unwrap_or(rebuild_secs);
+    let built = crate::replay::rebuild_on(settings, &scratch.pool, "all", false).await?;
+    let rebuild_all_secs = started.elapsed().as_secs_f64();
+    let rebuild_secs = built.secs;
+    let attribute_rows: i64 = client.query_one("SELECT count(*) FROM rm.attributes", &[]).await?.get(0);
     let holders: i64 = client.query_one("SELECT count(*) FROM corr.holders", &[]).await?.get(0);
     let bytes: i64 = client.query_one("SELECT pg_total_relation_size('corr.holders')", &[]).await?.get(0);
     let over: Vec<(String, i64)> = client
@@ -236,16 +253,14 @@ async fn measure(scratch: &Scratch, client: &deadpool_postgres::Object, appender
         .map(|r| (r.get(0), r.get(1)))
         .collect();
     println!(
-        "rebuild: {holders} holder rows ({:.0} bytes each with indexes) up to position {reached}; {} over-correlating keys (most: {} holders)",
+        "rebuild: {} changes read, {} rows written ({attribute_rows} attributes, {holders} holder rows of {:.0} bytes each with indexes) \
+         in {rebuild_secs:.1} s; {} over-correlating keys (most: {} holders)",
+        built.changes,
+        built.rows,
         bytes as f64 / holders.max(1) as f64,
         over.len(),
         over.first().map_or(0, |o| o.1)
     );
-
-    // 2b. The indexer (Events, attributes, tags… as the API reads them) replayed from zero over the same
-    //     log, as `cairnctl rebuild indexer` and `cairnctl replay` do.
-    let indexer_rate = crate::replay::replay(scratch, cairn_indexer::Indexer, head).await?;
-    println!("| indexer replayed from zero ({head} changes) | {:.1} s | {indexer_rate:.0} changes/s |", head as f64 / indexer_rate);
 
     // 3. Incremental: single attribute changes, each its own commit (the change and the Event's
     //    touch, as `attributes/add|edit|delete` write them), then one step of the live projector
@@ -335,10 +350,22 @@ async fn measure(scratch: &Scratch, client: &deadpool_postgres::Object, appender
     progress.finish_and_clear();
 
     println!();
-    println!("| full rebuild ({events} Events, {attributes} attributes, {head} changes) | seconds | changes/s | holder rows/s |");
+    println!("| full rebuild of all read models ({events} Events, {attributes} attributes, {head} changes) | seconds | changes/s | rows/s |");
     println!("|---|---:|---:|---:|");
-    println!("| replay into fresh tables | {replay_secs:.1} | {:.0} | {:.0} |", head as f64 / replay_secs, holders as f64 / replay_secs);
-    println!("| whole rebuild incl. switch into `corr` | {rebuild_secs:.1} | {:.0} | {:.0} |", head as f64 / rebuild_secs, holders as f64 / rebuild_secs);
+    println!(
+        "| into empty tables, as `cairnctl replay` (log read and folded, {} rows copied, indexes built) | {:.1} | {:.0} | {:.0} |",
+        replayed.rows,
+        replayed.secs,
+        head as f64 / replayed.secs,
+        replayed.rows as f64 / replayed.secs
+    );
+    println!(
+        "| `cairnctl rebuild all`: rebuilt beside the live tables ({} rows copied, indexes built) | {rebuild_secs:.1} | {:.0} | {:.0} |",
+        built.rows,
+        head as f64 / rebuild_secs,
+        built.rows as f64 / rebuild_secs
+    );
+    println!("| `cairnctl rebuild all` with both comparisons and the correlator's switch | {rebuild_all_secs:.1} | {:.0} | |", head as f64 / rebuild_all_secs);
     println!("| baseline: `COPY` of the log out ({:.0} MB) | {log_secs:.1} | {:.0} | |", log_bytes as f64 / 1e6, head as f64 / log_secs);
     println!("| baseline: binary `COPY` of the {copied} holder rows into a table with the same indexes | {copy_secs:.1} | | {:.0} |", copied as f64 / copy_secs);
     println!();

@@ -116,24 +116,3 @@ pub(crate) async fn history(settings: &Settings, stream: uuid::Uuid) -> Result<(
     Ok(())
 }
 
-pub(crate) async fn rebuild(settings: &Settings, projector: &str) -> Result<(), BoxError> {
-    if projector != "correlator" {
-        return Err(format!("cannot rebuild {projector:?}: only `correlator` can be rebuilt so far").into());
-    }
-    let pool = connect::pg_pool(settings)?;
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template("rebuild correlator [{bar:40}] {pos}/{len} changes {per_sec} eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let started = std::time::Instant::now();
-    let reached = cairn_correlator::rebuild(&pool, true, |position, head| {
-        bar.set_length(head.max(0) as u64);
-        bar.set_position(position.max(0) as u64);
-    })
-    .await?;
-    bar.finish_and_clear();
-    let secs = started.elapsed().as_secs_f64();
-    println!("rebuild correlator: {reached} changes replayed in {secs:.1} s ({:.0} changes/s), switched", reached as f64 / secs.max(1e-9));
-    Ok(())
-}

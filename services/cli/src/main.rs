@@ -77,9 +77,10 @@ enum Command {
     Serve {
         service: String,
     },
-    /// Rebuild read models from the log. `correlator`: into fresh tables, then switch to them
-    /// atomically. `indexer`: replayed from zero in a scratch database and compared table by table with
-    /// the live read models. `all`: both.
+    /// Rebuild read models from the log in bulk (the log read once, folded in memory, tables written by
+    /// COPY, indexes last) and compare them with the live ones. `indexer`: in a scratch database,
+    /// compared table by table. `correlator`: in fresh tables, compared, then switched in atomically.
+    /// `all`: both, from one read of the log.
     Rebuild {
         /// `correlator`, `indexer` or `all`.
         projector: String,
@@ -134,14 +135,7 @@ async fn main() -> ExitCode {
         Command::History { stream } => inspect::history(&settings, stream).await,
         Command::All => run_all(settings).await,
         Command::Serve { service } => serve(settings, &service).await,
-        Command::Rebuild { projector, keep } => match projector.as_str() {
-            "indexer" => replay::rebuild_indexer(&settings, keep).await,
-            "all" => match replay::rebuild_indexer(&settings, keep).await {
-                Ok(()) => inspect::rebuild(&settings, "correlator").await,
-                Err(e) => Err(e),
-            },
-            other => inspect::rebuild(&settings, other).await,
-        },
+        Command::Rebuild { projector, keep } => replay::rebuild(&settings, &projector, keep).await,
         Command::Replay { until, database } => replay::replay_until(&settings, &until, database).await,
         Command::Freetext { compat } => freetext::run(&settings.data_dir, compat),
         Command::Bench { which } => bench::run(&settings, which).await,
