@@ -154,7 +154,13 @@ pg_start() {
       || die "initdb failed in $dir"
   fi
   local opts="-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir -c max_connections=300"
-  [ -n "$fast" ] && opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+  if [ -n "$fast" ]; then
+    opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+  else
+    # The platform's own server: PostgreSQL's defaults (128MB of buffers, a checkpoint every 1GB of
+    # WAL) are sized for a small machine; bulk rebuilds and imports write GBs (docs/operations.md).
+    opts="$opts -c shared_buffers=${CAIRN_PG_SHARED_BUFFERS:-1GB} -c max_wal_size=${CAIRN_PG_MAX_WAL_SIZE:-4GB}"
+  fi
   "${run[@]}" "$bin/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 -o "$opts" start >/dev/null \
     || { tail -n 20 "$dir/server.log" >&2; die "PostgreSQL did not start (log: $dir/server.log)"; }
 }
