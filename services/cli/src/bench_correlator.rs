@@ -229,6 +229,8 @@ async fn measure(
              DELETE FROM es.projector_checkpoints",
         )
         .await?;
+    // A quiet server: the log just written is flushed before the clock starts.
+    client.batch_execute("CHECKPOINT").await?;
     let mut source_client = scratch.pool.get().await?;
     let source = source_client.build_transaction().isolation_level(tokio_postgres::IsolationLevel::RepeatableRead).read_only(true).start().await?;
     let target = |kind: Kind, schema: &str| Target { kind, pool: scratch.pool.clone(), schema: schema.into(), until: head, checkpoint: true, unlogged: false };
@@ -237,6 +239,7 @@ async fn measure(
     let replayed = crate::replay::build(&scratch.pool, &snapshot, targets).await?;
     drop(source);
     drop(source_client);
+    client.batch_execute("CHECKPOINT").await?;
     // 2b. `cairnctl rebuild all` over those read models: the indexer into a scratch database of its
     //     own, the correlator beside the live tables; compared with them; the correlator switched.
     let started = Instant::now();
@@ -265,6 +268,7 @@ async fn measure(
     // 3. Incremental: single attribute changes, each its own commit (the change and the Event's
     //    touch, as `attributes/add|edit|delete` write them), then one step of the live projector
     //    runtime (read the log, apply, move the checkpoint, commit).
+    client.batch_execute("CHECKPOINT").await?;
     let mut runtime = Runtime::new(cairn_correlator::Correlator::default(), scratch.pool.clone(), None, Options::default()).await?;
     while runtime.try_apply_next().await? != Outcome::Idle {}
     let mut rng = bench_data::Rng::new(0xadd);

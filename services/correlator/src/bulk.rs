@@ -57,7 +57,7 @@ impl ToSql for Inet<'_> {
 }
 
 /// One row of `holders`.
-async fn holder(holders: &mut Copy, a: &Attribute, k: &correlation::Key, ip: Option<Inet<'_>>) -> Result<(), BoxError> {
+async fn holder(holders: &mut Copy<'_>, a: &Attribute, k: &correlation::Key, ip: Option<Inet<'_>>) -> Result<(), BoxError> {
     holders
         .row(&[
             &a.id,

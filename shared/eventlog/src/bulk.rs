@@ -197,7 +197,8 @@ impl Indexes {
 }
 
 /// A binary `COPY` into one table, sent in large chunks.
-pub struct Copy {
+pub struct Copy<'a> {
+    client: &'a Client,
     sink: std::pin::Pin<Box<CopyInSink<bytes::Bytes>>>,
     types: Vec<Type>,
     buf: BytesMut,
@@ -207,19 +208,22 @@ pub struct Copy {
 /// Bytes buffered before a chunk is sent.
 const CHUNK: usize = 1 << 20;
 
-impl Copy {
-    /// Starts `COPY table (columns) FROM STDIN`; `types` are the columns' types, in order.
+impl<'a> Copy<'a> {
+    /// Starts loading `table`, empty, with `COPY table (columns) FROM STDIN`; `types` are the
+    /// columns' types, in order. The load is one transaction that truncates the table first, so the
+    /// rows are written frozen (no hint bits to set, no vacuum to run when they are first read).
     ///
     /// # Errors
     /// Database errors.
-    pub async fn start(client: &Client, table: &str, columns: &[&str], types: &[Type]) -> Result<Self, BoxError> {
-        let sink = client.copy_in(&format!("COPY {table} ({}) FROM STDIN (FORMAT binary)", columns.join(", "))).await?;
+    pub async fn start(client: &'a Client, table: &str, columns: &[&str], types: &[Type]) -> Result<Self, BoxError> {
+        client.batch_execute(&format!("BEGIN; TRUNCATE {table}")).await?;
+        let sink = client.copy_in(&format!("COPY {table} ({}) FROM STDIN (FORMAT binary, FREEZE)", columns.join(", "))).await?;
         let mut buf = BytesMut::with_capacity(CHUNK + CHUNK / 4);
         // Signature, flags, header extension length.
         buf.put_slice(b"PGCOPY\n\xff\r\n\0");
         buf.put_i32(0);
         buf.put_i32(0);
-        Ok(Self { sink: Box::pin(sink), types: types.to_vec(), buf, rows: 0 })
+        Ok(Self { client, sink: Box::pin(sink), types: types.to_vec(), buf, rows: 0 })
     }
 
     /// Writes one row (values in the order of the columns).
@@ -255,6 +259,7 @@ impl Copy {
         self.buf.put_i16(-1);
         self.sink.send(self.buf.split().freeze()).await?;
         self.sink.as_mut().finish().await?;
+        self.client.batch_execute("COMMIT").await?;
         Ok(self.rows)
     }
 }
