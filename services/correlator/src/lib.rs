@@ -61,7 +61,7 @@ pub async fn apply_changes(c: &impl GenericClient, s: &str, changes: &[StoredCha
     apply_decoded(c, s, &decoded).await
 }
 
-/// Buffered upserts: consecutive `AttributeAdded`, `EventCreated`/`EventUpdated` and
+/// Buffered upserts: consecutive `AttributeAdded`, `EventCreated`/`EventUpdated`, `EventTouched` and
 /// `ObjectAdded`/`ObjectUpdated` become one multi-row statement per table (a rebuild replays 50k
 /// Events in a few dozen statements instead of 100k). The three tables do not depend on each other,
 /// so their order does not matter; within a table the last record of an id wins, which is what
@@ -69,6 +69,8 @@ pub async fn apply_changes(c: &impl GenericClient, s: &str, changes: &[StoredCha
 #[derive(Default)]
 struct Pending {
     rows: Vec<(Attribute, correlation::Key)>,
+    /// The last touch of each Event (by stream) not folded into a buffered record.
+    touches: std::collections::HashMap<uuid::Uuid, i64>,
     events: Vec<EventMeta>,
     event_slots: std::collections::HashMap<i64, usize>,
     objects: Vec<Object>,
@@ -77,11 +79,26 @@ struct Pending {
 
 impl Pending {
     fn event(&mut self, m: &EventMeta) {
+        // The record replaces the Event's timestamp and published flag: an earlier touch is moot.
+        self.touches.remove(&m.uuid);
         match self.event_slots.get(&m.id) {
             Some(&i) => self.events[i] = m.clone(),
             None => {
                 self.event_slots.insert(m.id, self.events.len());
                 self.events.push(m.clone());
+            }
+        }
+    }
+
+    /// A touch moves the timestamp and unpublishes: into the buffered record if there is one.
+    fn touch(&mut self, stream_id: uuid::Uuid, timestamp: i64) {
+        match self.events.iter_mut().find(|m| m.uuid == stream_id) {
+            Some(m) => {
+                m.timestamp = timestamp;
+                m.published = false;
+            }
+            None => {
+                self.touches.insert(stream_id, timestamp);
             }
         }
     }
@@ -99,8 +116,22 @@ impl Pending {
 
 async fn flush(c: &impl GenericClient, s: &str, p: &mut Pending) -> Result<(), ApplyError> {
     flush_events(c, s, p).await?;
+    flush_touches(c, s, p).await?;
     flush_objects(c, s, p).await?;
     flush_holders(c, s, p).await
+}
+
+async fn flush_touches(c: &impl GenericClient, s: &str, p: &mut Pending) -> Result<(), ApplyError> {
+    if p.touches.is_empty() {
+        return Ok(());
+    }
+    let (streams, timestamps): (Vec<uuid::Uuid>, Vec<i64>) = std::mem::take(&mut p.touches).into_iter().unzip();
+    c.execute(
+        &format!("UPDATE {s}.events e SET timestamp = x.t, published = false FROM unnest($1::uuid[], $2::bigint[]) AS x(u, t) WHERE e.uuid = x.u"),
+        &[&streams, &timestamps],
+    )
+    .await?;
+    Ok(())
 }
 
 async fn flush_events(c: &impl GenericClient, s: &str, p: &mut Pending) -> Result<(), ApplyError> {
@@ -224,6 +255,10 @@ pub async fn apply_decoded(c: &impl GenericClient, s: &str, changes: &[(uuid::Uu
                 p.object(o);
                 true
             }
+            Change::EventTouched { timestamp } => {
+                p.touch(*stream_id, *timestamp);
+                true
+            }
             _ => false,
         };
         if buffered {
@@ -231,10 +266,6 @@ pub async fn apply_decoded(c: &impl GenericClient, s: &str, changes: &[(uuid::Uu
         }
         flush(c, s, &mut p).await?;
         match change {
-            Change::EventTouched { timestamp } => {
-                c.execute(&format!("UPDATE {s}.events SET timestamp = $2, published = false WHERE uuid = $1"), &[stream_id, timestamp])
-                    .await?;
-            }
             Change::DelegationRequested(d) => {
                 c.execute(&format!("UPDATE {s}.events SET delegate_org_id = $2 WHERE uuid = $1"), &[stream_id, &d.org_id]).await?;
             }

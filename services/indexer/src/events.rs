@@ -1,8 +1,10 @@
 //! Event read models: `rm.events`, `rm.event_tags`, `rm.attributes`, `rm.attribute_tags`, `rm.objects`,
 //! `rm.object_references`, and `rm.tags`.
 //!
-//! Consecutive `AttributeAdded` changes (an Event with thousands of attributes) are buffered and written
-//! with one multi-row insert; any other change flushes the buffer first, so order is preserved.
+//! Consecutive `AttributeAdded` and `EventTouched` changes (an Event with thousands of attributes, or
+//! single adds to many Events, each an add and a touch) are buffered and written with one multi-row
+//! statement each; any other change flushes the buffer first, so order is preserved (the two never
+//! touch the same rows: attributes, and an Event's timestamp).
 //! `attribute_count` grows by the attributes a batch adds, and is recounted once per batch for the
 //! Events whose attributes a batch updated, deleted or restored.
 
@@ -17,6 +19,8 @@ use uuid::Uuid;
 #[derive(Default)]
 pub struct Pending {
     attributes: Vec<Attribute>,
+    /// The last touch of each Event (by stream).
+    touches: std::collections::HashMap<Uuid, i64>,
     /// Events whose attribute count must be recounted (an attribute updated, deleted or restored).
     touched: BTreeSet<i64>,
     /// Live attributes added per Event (counted without a recount: a single add to an Event of
@@ -35,6 +39,21 @@ async fn event_id(tx: &Transaction<'_>, uuid: Uuid) -> Result<Option<i64>, Apply
 }
 
 async fn flush(tx: &Transaction<'_>, p: &mut Pending) -> Result<(), ApplyError> {
+    flush_attributes(tx, p).await?;
+    if p.touches.is_empty() {
+        return Ok(());
+    }
+    let (streams, timestamps): (Vec<Uuid>, Vec<i64>) = std::mem::take(&mut p.touches).into_iter().unzip();
+    let stmt = tx
+        .prepare_cached(
+            "UPDATE rm.events e SET timestamp = x.t, published = false FROM unnest($1::uuid[], $2::bigint[]) AS x(u, t) WHERE e.uuid = x.u",
+        )
+        .await?;
+    tx.execute(&stmt, &[&streams, &timestamps]).await?;
+    Ok(())
+}
+
+async fn flush_attributes(tx: &Transaction<'_>, p: &mut Pending) -> Result<(), ApplyError> {
     if p.attributes.is_empty() {
         return Ok(());
     }
@@ -160,6 +179,10 @@ pub async fn apply(tx: &Transaction<'_>, stream_id: Uuid, change: &Change, p: &m
         p.attributes.push(a.clone());
         return Ok(());
     }
+    if let Change::EventTouched { timestamp } = change {
+        p.touches.insert(stream_id, *timestamp);
+        return Ok(());
+    }
     flush(tx, p).await?;
     match change {
         Change::TagCreated(t) | Change::TagUpdated(t) => {
@@ -227,9 +250,6 @@ pub async fn apply(tx: &Transaction<'_>, stream_id: Uuid, change: &Change, p: &m
                 ],
             )
             .await?;
-        }
-        Change::EventTouched { timestamp } => {
-            tx.execute("UPDATE rm.events SET timestamp = $2, published = false WHERE uuid = $1", &[&stream_id, timestamp]).await?;
         }
         Change::EventPublished { publish_timestamp } => {
             tx.execute("UPDATE rm.events SET published = true, publish_timestamp = $2 WHERE uuid = $1", &[&stream_id, publish_timestamp])
