@@ -87,6 +87,37 @@ pub async fn read_log(
     Ok(read)
 }
 
+/// Calls `each` for every change of `streams` up to position `until`, in position order (an Event
+/// and its sightings replayed as of a point). Returns how many were read.
+///
+/// # Errors
+/// Database errors, and whatever `each` returns.
+pub async fn read_streams(
+    client: &impl deadpool_postgres::GenericClient,
+    streams: &[Uuid],
+    until: i64,
+    mut each: impl FnMut(LogRow<'_>) -> Result<(), BoxError>,
+) -> Result<u64, BoxError> {
+    let statement = client
+        .prepare_cached(
+            "SELECT position, stream_id, stream_type, change_type, schema_version, payload::text FROM es.changes \
+             WHERE stream_id = ANY($1) AND position <= $2 ORDER BY position",
+        )
+        .await?;
+    let rows = client.query(&statement, &[&streams, &until]).await?;
+    for row in &rows {
+        each(LogRow {
+            position: row.try_get(0)?,
+            stream_id: row.try_get(1)?,
+            stream_type: row.try_get(2)?,
+            change_type: row.try_get(3)?,
+            schema_version: row.try_get(4)?,
+            payload: row.try_get(5)?,
+        })?;
+    }
+    Ok(rows.len() as u64)
+}
+
 /// The indexes and primary-key / unique constraints of some tables, as SQL that builds them again.
 #[derive(Debug, Default)]
 pub struct Indexes {
