@@ -82,8 +82,7 @@ async fn holder(holders: &mut Copy<'_>, a: &Attribute, k: &correlation::Key, ip:
 /// # Errors
 /// Database errors, and an IP attribute whose value is not an address.
 pub async fn write(client: &Client, schema: &str, fold: &Fold) -> Result<u64, BoxError> {
-    let mut live: Vec<_> = fold.live().collect();
-    live.sort_unstable_by_key(|f| f.meta.id);
+    let live = fold.live_in_order();
     let mut rows = 0;
 
     let mut events = Copy::start(

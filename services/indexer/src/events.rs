@@ -9,7 +9,8 @@
 //! Events whose attributes a batch updated, deleted or restored.
 
 use cairn_domain::Change;
-use cairn_domain::event::{Attribute, TagLink};
+use cairn_domain::event::{Attribute, EventMeta, Object, ObjectReference, TagLink};
+use tokio_postgres::types::{ToSql, Type};
 use cairn_eventlog::projector::ApplyError;
 use deadpool_postgres::Transaction;
 use std::collections::BTreeSet;
@@ -28,9 +29,117 @@ pub struct Pending {
     added: std::collections::HashMap<i64, i64>,
 }
 
-/// The `date` column of an Event's row.
-pub(crate) fn event_date(m: &cairn_domain::event::EventMeta) -> chrono::NaiveDate {
-    chrono::NaiveDate::parse_from_str(&m.date, "%Y-%m-%d").unwrap_or_default()
+/// An Event's row in `rm.events` (the columns its record sets), as statement parameters in the order
+/// of [`EventRow::COLUMNS`]: one mapping for the incremental upsert and the bulk rebuild.
+pub(crate) struct EventRow<'a> {
+    m: &'a EventMeta,
+    date: chrono::NaiveDate,
+    levels: [i16; 3],
+    sighting_timestamp: i64,
+}
+
+impl<'a> EventRow<'a> {
+    pub(crate) const COLUMNS: [&'static str; 19] = [
+        "id", "uuid", "info", "date", "threat_level_id", "analysis", "distribution", "sharing_group_id", "org_id", "orgc_id", "user_id",
+        "published", "publish_timestamp", "timestamp", "sighting_timestamp", "proposal_email_lock", "locked", "disable_correlation",
+        "extends_uuid",
+    ];
+    pub(crate) const TYPES: [Type; 19] = [
+        Type::INT8, Type::UUID, Type::TEXT, Type::DATE, Type::INT2, Type::INT2, Type::INT2, Type::INT8, Type::INT8, Type::INT8, Type::INT8,
+        Type::BOOL, Type::INT8, Type::INT8, Type::INT8, Type::BOOL, Type::BOOL, Type::BOOL, Type::TEXT,
+    ];
+
+    pub(crate) fn new(m: &'a EventMeta, sighting_timestamp: i64) -> Self {
+        let date = chrono::NaiveDate::parse_from_str(&m.date, "%Y-%m-%d").unwrap_or_default();
+        Self { m, date, levels: [i16::from(m.threat_level_id), i16::from(m.analysis), i16::from(m.distribution)], sighting_timestamp }
+    }
+
+    pub(crate) fn values(&self) -> [&(dyn ToSql + Sync); 19] {
+        let m = self.m;
+        [
+            &m.id, &m.uuid, &m.info, &self.date, &self.levels[0], &self.levels[1], &self.levels[2], &m.sharing_group_id, &m.org_id,
+            &m.orgc_id, &m.user_id, &m.published, &m.publish_timestamp, &m.timestamp, &self.sighting_timestamp,
+            &m.proposal_email_lock, &m.locked, &m.disable_correlation, &m.extends_uuid,
+        ]
+    }
+}
+
+/// An attribute's row in `rm.attributes`, in the order of [`AttributeRow::COLUMNS`].
+pub(crate) struct AttributeRow<'a>(&'a Attribute, i16);
+
+impl<'a> AttributeRow<'a> {
+    pub(crate) const COLUMNS: [&'static str; 18] = [
+        "id", "uuid", "event_id", "object_id", "object_relation", "category", "type", "value1", "value2", "to_ids", "comment",
+        "distribution", "sharing_group_id", "timestamp", "deleted", "disable_correlation", "first_seen", "last_seen",
+    ];
+    pub(crate) const TYPES: [Type; 18] = [
+        Type::INT8, Type::UUID, Type::INT8, Type::INT8, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::BOOL,
+        Type::TEXT, Type::INT2, Type::INT8, Type::INT8, Type::BOOL, Type::BOOL, Type::INT8, Type::INT8,
+    ];
+
+    pub(crate) fn new(a: &'a Attribute) -> Self {
+        Self(a, i16::from(a.distribution))
+    }
+
+    pub(crate) fn values(&self) -> [&(dyn ToSql + Sync); 18] {
+        let a = self.0;
+        [
+            &a.id, &a.uuid, &a.event_id, &a.object_id, &a.object_relation, &a.category, &a.attr_type, &a.value1, &a.value2, &a.to_ids,
+            &a.comment, &self.1, &a.sharing_group_id, &a.timestamp, &a.deleted, &a.disable_correlation, &a.first_seen, &a.last_seen,
+        ]
+    }
+}
+
+/// An Object's row in `rm.objects`, in the order of [`ObjectRow::COLUMNS`].
+pub(crate) struct ObjectRow<'a>(&'a Object, i16);
+
+impl<'a> ObjectRow<'a> {
+    pub(crate) const COLUMNS: [&'static str; 15] = [
+        "id", "uuid", "event_id", "name", "meta_category", "description", "template_uuid", "template_version", "timestamp",
+        "distribution", "sharing_group_id", "comment", "deleted", "first_seen", "last_seen",
+    ];
+    pub(crate) const TYPES: [Type; 15] = [
+        Type::INT8, Type::UUID, Type::INT8, Type::TEXT, Type::TEXT, Type::TEXT, Type::UUID, Type::TEXT, Type::INT8, Type::INT2,
+        Type::INT8, Type::TEXT, Type::BOOL, Type::INT8, Type::INT8,
+    ];
+
+    pub(crate) fn new(o: &'a Object) -> Self {
+        Self(o, i16::from(o.distribution))
+    }
+
+    pub(crate) fn values(&self) -> [&(dyn ToSql + Sync); 15] {
+        let o = self.0;
+        [
+            &o.id, &o.uuid, &o.event_id, &o.name, &o.meta_category, &o.description, &o.template_uuid, &o.template_version, &o.timestamp,
+            &self.1, &o.sharing_group_id, &o.comment, &o.deleted, &o.first_seen, &o.last_seen,
+        ]
+    }
+}
+
+/// An Object reference's row in `rm.object_references`, in the order of [`ReferenceRow::COLUMNS`].
+pub(crate) struct ReferenceRow<'a>(&'a ObjectReference, i16);
+
+impl<'a> ReferenceRow<'a> {
+    pub(crate) const COLUMNS: [&'static str; 12] = [
+        "id", "uuid", "event_id", "object_id", "object_uuid", "referenced_uuid", "referenced_id", "referenced_type", "relationship_type",
+        "comment", "timestamp", "deleted",
+    ];
+    pub(crate) const TYPES: [Type; 12] = [
+        Type::INT8, Type::UUID, Type::INT8, Type::INT8, Type::UUID, Type::UUID, Type::INT8, Type::INT2, Type::TEXT, Type::TEXT, Type::INT8,
+        Type::BOOL,
+    ];
+
+    pub(crate) fn new(r: &'a ObjectReference) -> Self {
+        Self(r, i16::from(r.referenced_type))
+    }
+
+    pub(crate) fn values(&self) -> [&(dyn ToSql + Sync); 12] {
+        let r = self.0;
+        [
+            &r.id, &r.uuid, &r.event_id, &r.object_id, &r.object_uuid, &r.referenced_uuid, &r.referenced_id, &self.1, &r.relationship_type,
+            &r.comment, &r.timestamp, &r.deleted,
+        ]
+    }
 }
 
 async fn event_id(tx: &Transaction<'_>, uuid: Uuid) -> Result<Option<i64>, ApplyError> {
@@ -117,34 +226,16 @@ async fn flush_attributes(tx: &Transaction<'_>, p: &mut Pending) -> Result<(), A
 }
 
 async fn upsert_attribute(tx: &Transaction<'_>, a: &Attribute) -> Result<(), ApplyError> {
+    // Parameters in the order of `AttributeRow` (the uuid, Event and Object stay as they are).
     let stmt = tx
-        .prepare_cached(
-            "UPDATE rm.attributes SET object_relation = $2, category = $3, type = $4, value1 = $5, value2 = $6, to_ids = $7, \
-             comment = $8, distribution = $9, sharing_group_id = $10, timestamp = $11, deleted = $12, \
-             disable_correlation = $13, first_seen = $14, last_seen = $15 WHERE id = $1",
+        .prepare_typed_cached(
+            "UPDATE rm.attributes SET object_relation = $5, category = $6, type = $7, value1 = $8, value2 = $9, to_ids = $10, \
+             comment = $11, distribution = $12, sharing_group_id = $13, timestamp = $14, deleted = $15, \
+             disable_correlation = $16, first_seen = $17, last_seen = $18 WHERE id = $1",
+            &AttributeRow::TYPES,
         )
         .await?;
-    tx.execute(
-        &stmt,
-        &[
-            &a.id,
-            &a.object_relation,
-            &a.category,
-            &a.attr_type,
-            &a.value1,
-            &a.value2,
-            &a.to_ids,
-            &a.comment,
-            &i16::from(a.distribution),
-            &a.sharing_group_id,
-            &a.timestamp,
-            &a.deleted,
-            &a.disable_correlation,
-            &a.first_seen,
-            &a.last_seen,
-        ],
-    )
-    .await?;
+    tx.execute(&stmt, &AttributeRow::new(a).values()).await?;
     replace_attribute_tags(tx, a.id, a.event_id, &a.tags).await
 }
 
@@ -217,7 +308,6 @@ pub async fn apply(tx: &Transaction<'_>, stream_id: Uuid, change: &Change, p: &m
         Change::EventCreated(m) | Change::EventUpdated(m) => {
             // `sighting_timestamp` is moved by sightings (their own stream, see `collaboration`), not by
             // the Event's record, which keeps the value it was created with: never move it back.
-            let date = event_date(m);
             tx.execute(
                 "INSERT INTO rm.events (id, uuid, info, date, threat_level_id, analysis, distribution, sharing_group_id, org_id, \
                  orgc_id, user_id, published, publish_timestamp, timestamp, sighting_timestamp, proposal_email_lock, locked, \
@@ -227,27 +317,7 @@ pub async fn apply(tx: &Transaction<'_>, stream_id: Uuid, change: &Change, p: &m
                  sharing_group_id = $8, org_id = $9, orgc_id = $10, user_id = $11, published = $12, publish_timestamp = $13, \
                  timestamp = $14, sighting_timestamp = GREATEST(rm.events.sighting_timestamp, $15), proposal_email_lock = $16, locked = $17, disable_correlation = $18, \
                  extends_uuid = $19",
-                &[
-                    &m.id,
-                    &m.uuid,
-                    &m.info,
-                    &date,
-                    &i16::from(m.threat_level_id),
-                    &i16::from(m.analysis),
-                    &i16::from(m.distribution),
-                    &m.sharing_group_id,
-                    &m.org_id,
-                    &m.orgc_id,
-                    &m.user_id,
-                    &m.published,
-                    &m.publish_timestamp,
-                    &m.timestamp,
-                    &m.sighting_timestamp,
-                    &m.proposal_email_lock,
-                    &m.locked,
-                    &m.disable_correlation,
-                    &m.extends_uuid,
-                ],
+                &EventRow::new(m, m.sighting_timestamp).values(),
             )
             .await?;
         }
@@ -320,23 +390,7 @@ pub async fn apply(tx: &Transaction<'_>, stream_id: Uuid, change: &Change, p: &m
                  ON CONFLICT (id) DO UPDATE SET name = $4, meta_category = $5, description = $6, template_uuid = $7, \
                  template_version = $8, timestamp = $9, distribution = $10, sharing_group_id = $11, comment = $12, \
                  deleted = $13, first_seen = $14, last_seen = $15",
-                &[
-                    &o.id,
-                    &o.uuid,
-                    &o.event_id,
-                    &o.name,
-                    &o.meta_category,
-                    &o.description,
-                    &o.template_uuid,
-                    &o.template_version,
-                    &o.timestamp,
-                    &i16::from(o.distribution),
-                    &o.sharing_group_id,
-                    &o.comment,
-                    &o.deleted,
-                    &o.first_seen,
-                    &o.last_seen,
-                ],
+                &ObjectRow::new(o).values(),
             )
             .await?;
         }
@@ -352,20 +406,7 @@ pub async fn apply(tx: &Transaction<'_>, stream_id: Uuid, change: &Change, p: &m
                 "INSERT INTO rm.object_references (id, uuid, event_id, object_id, object_uuid, referenced_uuid, referenced_id, \
                  referenced_type, relationship_type, comment, timestamp, deleted) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING",
-                &[
-                    &r.id,
-                    &r.uuid,
-                    &r.event_id,
-                    &r.object_id,
-                    &r.object_uuid,
-                    &r.referenced_uuid,
-                    &r.referenced_id,
-                    &i16::from(r.referenced_type),
-                    &r.relationship_type,
-                    &r.comment,
-                    &r.timestamp,
-                    &r.deleted,
-                ],
+                &ReferenceRow::new(r).values(),
             )
             .await?;
         }

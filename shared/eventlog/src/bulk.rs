@@ -16,6 +16,21 @@ use uuid::Uuid;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// A [`LogRow`] from a row of the bulk reads' six columns (position, stream id, stream type, change
+/// type, schema version, payload text), with `?` on each.
+macro_rules! log_row {
+    ($row:expr) => {
+        LogRow {
+            position: $row.try_get(0)?,
+            stream_id: $row.try_get(1)?,
+            stream_type: $row.try_get(2)?,
+            change_type: $row.try_get(3)?,
+            schema_version: $row.try_get(4)?,
+            payload: $row.try_get(5)?,
+        }
+    };
+}
+
 /// One change of the log as a bulk read sees it.
 pub struct LogRow<'a> {
     pub position: i64,
@@ -74,14 +89,7 @@ pub async fn read_log(
     let mut read = 0;
     while let Some(row) = stream.next().await {
         let row = row?;
-        each(LogRow {
-            position: row.try_get(0)?,
-            stream_id: row.try_get(1)?,
-            stream_type: row.try_get(2)?,
-            change_type: row.try_get(3)?,
-            schema_version: row.try_get(4)?,
-            payload: row.try_get(5)?,
-        })?;
+        each(log_row!(row))?;
         read += 1;
     }
     Ok(read)
@@ -106,14 +114,7 @@ pub async fn read_streams(
         .await?;
     let rows = client.query(&statement, &[&streams, &until]).await?;
     for row in &rows {
-        each(LogRow {
-            position: row.try_get(0)?,
-            stream_id: row.try_get(1)?,
-            stream_type: row.try_get(2)?,
-            change_type: row.try_get(3)?,
-            schema_version: row.try_get(4)?,
-            payload: row.try_get(5)?,
-        })?;
+        each(log_row!(row))?;
     }
     Ok(rows.len() as u64)
 }

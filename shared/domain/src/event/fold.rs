@@ -126,6 +126,13 @@ impl Fold {
         })
     }
 
+    /// The live Events in id order (the order the incremental projectors create their rows in).
+    pub fn live_in_order(&self) -> Vec<Folded<'_>> {
+        let mut live: Vec<Folded<'_>> = self.live().collect();
+        live.sort_unstable_by_key(|f| f.meta.id);
+        live
+    }
+
     /// Adds the Events of a fold of other streams (another part of the same log).
     pub fn merge(&mut self, other: Fold) {
         self.events.extend(other.events);
