@@ -327,6 +327,35 @@ async fn digest(client: &impl tokio_postgres::GenericClient, table: &str) -> Res
     Ok((row.get(0), row.get(1)))
 }
 
+/// Compares every `rm` table of the snapshot `live` with the rebuilt one in `rebuilt`; returns the
+/// tables that differ.
+async fn compare_indexer(live: &tokio_postgres::Transaction<'_>, rebuilt: &Scratch) -> Result<Vec<String>, BoxError> {
+    let started = Instant::now();
+    let position = checkpoint(live, cairn_indexer::NAME).await?;
+    let tables: Vec<String> = live
+        .query("SELECT tablename FROM pg_tables WHERE schemaname = 'rm' ORDER BY tablename", &[])
+        .await?
+        .iter()
+        .map(|r| format!("rm.{}", r.get::<_, String>(0)))
+        .collect();
+    let client = rebuilt.pool.get().await?;
+    let mut failures = Vec::new();
+    for t in &tables {
+        let (a, b) = (digest(live, t).await?, digest(&**client, t).await?);
+        if a != b {
+            failures.push(format!("{t}: live {} rows, rebuilt {} rows, contents differ", a.0, b.0));
+        }
+    }
+    if failures.is_empty() {
+        println!(
+            "rebuild indexer: {} tables equal the live ones at position {position} (compared in {:.1} s)",
+            tables.len(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(failures)
+}
+
 /// `cairnctl rebuild indexer|correlator|all` on the database of `settings`.
 pub(crate) async fn rebuild(settings: &Settings, which: &str, keep: bool) -> Result<(), BoxError> {
     rebuild_on(settings, &connect::pg_pool(settings)?, which, keep).await.map(|_| ())
@@ -370,40 +399,25 @@ pub(crate) async fn rebuild_on(settings: &Settings, pool: &deadpool_postgres::Po
         correlator_at = Some(until);
     }
     let snapshot = export(&tx).await?;
-    let built = build(pool, &snapshot, targets).await?;
-    report(&format!("rebuild {which}"), &built);
-
-    let mut failures = Vec::new();
+    // The scratch database goes (unless kept) whether the build and comparison succeed or not.
+    let outcome = async {
+        let built = build(pool, &snapshot, targets).await?;
+        report(&format!("rebuild {which}"), &built);
+        let failures = match &scratch {
+            Some(s) => compare_indexer(&tx, s).await?,
+            None => Vec::new(),
+        };
+        Ok::<_, BoxError>((built, failures))
+    }
+    .await;
     if let Some(s) = scratch {
-        let started = Instant::now();
-        let position = checkpoint(&tx, cairn_indexer::NAME).await?;
-        let tables: Vec<String> = tx
-            .query("SELECT tablename FROM pg_tables WHERE schemaname = 'rm' ORDER BY tablename", &[])
-            .await?
-            .iter()
-            .map(|r| format!("rm.{}", r.get::<_, String>(0)))
-            .collect();
-        let rebuilt = s.pool.get().await?;
-        for t in &tables {
-            let (a, b) = (digest(&tx, t).await?, digest(&**rebuilt, t).await?);
-            if a != b {
-                failures.push(format!("{t}: live {} rows, rebuilt {} rows, contents differ", a.0, b.0));
-            }
-        }
-        drop(rebuilt);
-        if failures.is_empty() {
-            println!(
-                "rebuild indexer: {} tables equal the live ones at position {position} (compared in {:.1} s)",
-                tables.len(),
-                started.elapsed().as_secs_f64()
-            );
-        }
         if keep {
             println!("rebuild indexer: the rebuilt database {} is kept", s.name);
         } else {
             s.drop_db().await?;
         }
     }
+    let (built, failures) = outcome?;
     drop(tx);
     if let Some(reached) = correlator_at {
         let started = Instant::now();
