@@ -195,6 +195,10 @@ async fn write(target: Target, indexes: Indexes, fold: &Fold, others: &[(Uuid, C
     let schema = target.schema.clone();
     let started = Instant::now();
     let (mut client, second) = (target.pool.get().await?, target.pool.get().await?);
+    // Derived tables, rebuilt again if this crashes: no waiting for each load's WAL flush.
+    for c in [&client, &second] {
+        c.batch_execute("SET synchronous_commit = off").await?;
+    }
     let tx = client.transaction().await?;
     match target.kind {
         Kind::Indexer => cairn_indexer::apply_changes(&tx, others).await?,
