@@ -15,7 +15,7 @@ use cairn_domain::Change;
 use cairn_domain::correlation;
 use cairn_domain::event::{Attribute, EventMeta, Object};
 use cairn_eventlog::StoredChange;
-use cairn_eventlog::projector::{ApplyError, Options, Projector, Runtime};
+use cairn_eventlog::projector::{ApplyError, Options, Projector, Runtime, decode_batch};
 use cairn_platform::{Settings, Shutdown, connect};
 use deadpool_postgres::GenericClient;
 
@@ -53,12 +53,7 @@ impl Projector for Correlator {
 /// # Errors
 /// Database errors and undecodable changes.
 pub async fn apply_changes(c: &impl GenericClient, s: &str, changes: &[StoredChange]) -> Result<(), ApplyError> {
-    let decoded = changes
-        .iter()
-        .map(|c| Ok((c.stream_id, Change::from_record(&c.change_type, c.schema_version, &c.payload)?)))
-        .collect::<Result<Vec<_>, cairn_domain::change::DecodeError>>()
-        .map_err(|e| ApplyError::Invalid(e.to_string()))?;
-    apply_decoded(c, s, &decoded).await
+    apply_decoded(c, s, &decode_batch(changes, Change::from_record)?).await
 }
 
 /// Buffered upserts: consecutive `AttributeAdded`, `EventCreated`/`EventUpdated`, `EventTouched` and

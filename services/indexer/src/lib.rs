@@ -18,7 +18,7 @@ pub mod events;
 
 use cairn_domain::Change;
 use cairn_eventlog::StoredChange;
-use cairn_eventlog::projector::{ApplyError, Options, Projector, Runtime};
+use cairn_eventlog::projector::{ApplyError, Options, Projector, Runtime, decode_batch};
 use cairn_platform::{Settings, Shutdown, connect};
 use deadpool_postgres::Transaction;
 
@@ -35,12 +35,7 @@ impl Projector for Indexer {
     }
 
     async fn apply(&self, tx: &Transaction<'_>, changes: &[StoredChange]) -> Result<(), ApplyError> {
-        let decoded = changes
-            .iter()
-            .map(|c| Ok((c.stream_id, Change::from_record(&c.change_type, c.schema_version, &c.payload)?)))
-            .collect::<Result<Vec<_>, cairn_domain::change::DecodeError>>()
-            .map_err(|e| ApplyError::Invalid(e.to_string()))?;
-        apply_changes(tx, &decoded).await
+        apply_changes(tx, &decode_batch(changes, Change::from_record)?).await
     }
 }
 

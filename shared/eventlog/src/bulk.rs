@@ -51,8 +51,6 @@ pub struct Part {
 }
 
 impl Part {
-    pub const WHOLE: Part = Part { index: 0, of: 1 };
-
     /// `(first id, first id of the next part)`; `None` past the end.
     fn bounds(self) -> (Uuid, Option<Uuid>) {
         let width = u128::MAX / u128::from(self.of.max(1));

@@ -39,6 +39,22 @@ pub enum ApplyError {
     NotReady(String),
 }
 
+/// A batch decoded with `decode` (e.g. `Change::from_record`), each change with its stream id; an
+/// undecodable change makes the batch invalid.
+///
+/// # Errors
+/// [`ApplyError::Invalid`] naming the first change that does not decode.
+pub fn decode_batch<T, E: std::fmt::Display>(
+    changes: &[StoredChange],
+    decode: impl Fn(&str, i16, &serde_json::Value) -> Result<T, E>,
+) -> Result<Vec<(uuid::Uuid, T)>, ApplyError> {
+    changes
+        .iter()
+        .map(|c| decode(&c.change_type, c.schema_version, &c.payload).map(|t| (c.stream_id, t)))
+        .collect::<Result<_, E>>()
+        .map_err(|e| ApplyError::Invalid(e.to_string()))
+}
+
 impl ApplyError {
     /// Failures that say nothing about the change itself (connection lost, deadlock, server shutting
     /// down): retried without counting an attempt.

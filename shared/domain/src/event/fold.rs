@@ -43,12 +43,6 @@ impl Folded<'_> {
     }
 }
 
-/// Whether a change of an Event stream matters beyond the Event's own fold: it goes back to the
-/// projectors, or moves the fold's sighting timestamps.
-fn needed(change: &Change) -> bool {
-    !held(change) || matches!(change, Change::EventCreated(_) | Change::EventUpdated(_))
-}
-
 /// Whether the folded Event describes everything a read model takes from this change.
 fn held(change: &Change) -> bool {
     matches!(
@@ -79,27 +73,35 @@ impl Fold {
     /// Folds one change of the log (in position order). Returns it back unless the folded Events
     /// describe all of it.
     pub fn take(&mut self, stream_type: &str, stream_id: Uuid, change: Change) -> Option<Change> {
+        if stream_type != stream::EVENT {
+            self.across(&change);
+            return Some(change);
+        }
+        let state = self.events.entry(stream_id).or_default();
         match &change {
-            _ if stream_type == stream::EVENT => {
-                let state = self.events.entry(stream_id).or_default();
-                let was_live = state.live().is_some();
-                if !needed(&change) {
-                    // Most of a log: moved into the state, not copied.
-                    *state = evolve_owned(std::mem::take(state), change);
-                    return None;
-                }
-                *state = evolve(std::mem::take(state), &change);
-                match &change {
-                    Change::EventCreated(m) | Change::EventUpdated(m) => {
-                        let before = self.sighting_timestamps.get(&m.id).copied().filter(|_| was_live);
-                        self.sighting_timestamps.insert(m.id, before.map_or(m.sighting_timestamp, |t| t.max(m.sighting_timestamp)));
-                    }
-                    Change::EventDeleted { id } => {
-                        self.sighting_timestamps.remove(id);
-                    }
-                    _ => {}
-                }
+            // The row keeps the larger sighting timestamp while the Event lives (the indexer's upsert).
+            Change::EventCreated(m) | Change::EventUpdated(m) => {
+                let before = self.sighting_timestamps.get(&m.id).copied().filter(|_| state.live().is_some());
+                self.sighting_timestamps.insert(m.id, before.map_or(m.sighting_timestamp, |t| t.max(m.sighting_timestamp)));
             }
+            Change::EventDeleted { id } => {
+                self.sighting_timestamps.remove(id);
+            }
+            _ => {}
+        }
+        if held(&change) {
+            // Most of a log: moved into the state, not copied.
+            *state = evolve_owned(std::mem::take(state), change);
+            None
+        } else {
+            *state = evolve(std::mem::take(state), &change);
+            Some(change)
+        }
+    }
+
+    /// What a change of another stream does to the folded Events.
+    fn across(&mut self, change: &Change) {
+        match change {
             Change::TagDeleted { id } => {
                 for state in self.events.values_mut() {
                     state.tags.retain(|t| t.tag_id != *id);
@@ -115,7 +117,6 @@ impl Fold {
             }
             _ => {}
         }
-        (!(stream_type == stream::EVENT && held(&change))).then_some(change)
     }
 
     /// The live Events (created, not deleted), in no particular order.
@@ -137,11 +138,6 @@ impl Fold {
     pub fn merge(&mut self, other: Fold) {
         self.events.extend(other.events);
         self.sighting_timestamps.extend(other.sighting_timestamps);
-    }
-
-    /// How many Event streams the fold holds (live or not).
-    pub fn streams(&self) -> usize {
-        self.events.len()
     }
 }
 
