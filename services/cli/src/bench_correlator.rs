@@ -232,7 +232,7 @@ async fn measure(
     // A quiet server: the log just written is flushed before the clock starts.
     client.batch_execute("CHECKPOINT").await?;
     let mut source_client = scratch.pool.get().await?;
-    let source = source_client.build_transaction().isolation_level(tokio_postgres::IsolationLevel::RepeatableRead).read_only(true).start().await?;
+    let source = crate::replay::snapshot(&mut source_client).await?;
     let target = |kind: Kind, schema: &str| Target { kind, pool: scratch.pool.clone(), schema: schema.into(), until: head, checkpoint: true, unlogged: false };
     let targets = vec![target(Kind::Indexer, "rm"), target(Kind::Correlator, cairn_correlator::SCHEMA)];
     let snapshot = crate::replay::export(&source).await?;

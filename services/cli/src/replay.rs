@@ -2,8 +2,8 @@
 //! ones) and `cairnctl replay --until` (a read-only snapshot of the whole platform as of a position or
 //! time).
 //!
-//! Both go through [`build`]: the log is read once in one binary `COPY` and folded in memory
-//! ([`Fold`], the write side's `evolve` per Event); the changes the folded Events do not describe
+//! Both go through [`build`]: the log is read once (two readers on one snapshot, each a binary `COPY`)
+//! and folded in memory ([`Fold`], the write side's `evolve` per Event); the changes the folded Events do not describe
 //! (directory, tags, collaboration, sightings, exclusions) go through each projector's own incremental
 //! code; the Event tables are then written with one `COPY` each into tables whose indexes were taken
 //! off, and the indexes are built last. The indexer and the correlator are written side by side.
@@ -24,6 +24,13 @@ use uuid::Uuid;
 pub(crate) enum Kind {
     Indexer,
     Correlator,
+}
+
+impl Target {
+    /// The tables the bulk write fills, schema-qualified.
+    fn bulk_tables(&self) -> Vec<String> {
+        self.kind.bulk_tables().iter().map(|name| format!("{}.{name}", self.schema)).collect()
+    }
 }
 
 impl Kind {
@@ -66,7 +73,6 @@ pub(crate) struct Built {
 }
 
 /// The changes a fold hands back, with their positions.
-#[derive(Default)]
 struct Others {
     positions: Vec<i64>,
     changes: Vec<(Uuid, Change)>,
@@ -86,11 +92,11 @@ const READERS: u32 = 2;
 ///
 /// # Errors
 /// Database errors, undecodable changes, rows the tables refuse.
-pub(crate) async fn build(source: &deadpool_postgres::Pool, snapshot: &str, mut targets: Vec<Target>) -> Result<Built, BoxError> {
+pub(crate) async fn build(source: &deadpool_postgres::Pool, snapshot: &str, targets: Vec<Target>) -> Result<Built, BoxError> {
     let started = Instant::now();
     let mut pending: Vec<(Target, Indexes)> = Vec::new();
-    for t in targets.drain(..) {
-        let tables: Vec<String> = t.kind.bulk_tables().iter().map(|name| format!("{}.{name}", t.schema)).collect();
+    for t in targets {
+        let tables = t.bulk_tables();
         let client = t.pool.get().await?;
         let indexes = Indexes::take_off(&**client, &tables).await?;
         if t.unlogged {
@@ -121,11 +127,8 @@ pub(crate) async fn build(source: &deadpool_postgres::Pool, snapshot: &str, mut 
         }
         changes = changes.max(read);
         others.sort_unstable_by_key(|(position, _, _)| *position);
-        let others: Others = others.into_iter().fold(Others::default(), |mut all, (position, stream, change)| {
-            all.positions.push(position);
-            all.changes.push((stream, change));
-            all
-        });
+        let (positions, changes) = others.into_iter().map(|(position, stream, change)| (position, (stream, change))).unzip();
+        let others = Others { positions, changes };
         progress.finish_and_clear();
         println!("  log read and folded up to {until} in {:.1} s ({READERS} readers)", started.elapsed().as_secs_f64());
         // Every target due at this position is written side by side (a connection each).
@@ -204,11 +207,13 @@ async fn write(target: Target, indexes: Indexes, fold: &Fold, others: &[(Uuid, C
         Kind::Indexer => cairn_indexer::apply_changes(&tx, others).await?,
         Kind::Correlator => cairn_correlator::apply_decoded(&tx, &schema, others).await?,
     }
-    tx.commit().await?;
+    // Emptied in the loading transaction, so the rows can be written frozen.
+    tx.batch_execute(&format!("TRUNCATE {}", target.bulk_tables().join(", "))).await?;
     let rows = match target.kind {
-        Kind::Indexer => cairn_indexer::bulk::write(&client, &schema, fold).await?,
-        Kind::Correlator => cairn_correlator::bulk::write(&client, &schema, fold).await?,
+        Kind::Indexer => cairn_indexer::bulk::write(&tx, &schema, fold).await?,
+        Kind::Correlator => cairn_correlator::bulk::write(&tx, &schema, fold).await?,
     };
+    tx.commit().await?;
     let copied = started.elapsed().as_secs_f64();
     indexes.restore(&[&client, &second]).await?;
     // Statistics are left to autovacuum's analyze (or to the caller).
@@ -263,7 +268,7 @@ async fn copy_log(live: &tokio_postgres::Transaction<'_>, scratch: &Scratch, unt
 }
 
 /// A live snapshot of the database (repeatable read, read only).
-async fn snapshot(client: &mut tokio_postgres::Client) -> Result<tokio_postgres::Transaction<'_>, BoxError> {
+pub(crate) async fn snapshot(client: &mut tokio_postgres::Client) -> Result<tokio_postgres::Transaction<'_>, BoxError> {
     Ok(client.build_transaction().isolation_level(tokio_postgres::IsolationLevel::RepeatableRead).read_only(true).start().await?)
 }
 
@@ -429,7 +434,10 @@ pub(crate) async fn rebuild_on(settings: &Settings, pool: &deadpool_postgres::Po
         let (position, differences) = cairn_correlator::rebuild::switch(&mut client, reached).await?;
         let secs = started.elapsed().as_secs_f64();
         if differences.is_empty() {
-            println!("rebuild correlator: 4 tables equal the live ones at position {position}; switched ({secs:.1} s with the comparison)");
+            println!(
+                "rebuild correlator: {} tables equal the live ones at position {position}; switched ({secs:.1} s with the comparison)",
+                cairn_correlator::rebuild::TABLES.len()
+            );
         } else {
             println!(
                 "rebuild correlator: the live tables differed ({}); replaced by the rebuilt ones at position {position} ({secs:.1} s)",

@@ -7,7 +7,7 @@ use cairn_domain::event::Attribute;
 use cairn_domain::event::fold::Fold;
 use cairn_eventlog::bulk::{BoxError, Copy};
 use std::net::IpAddr;
-use tokio_postgres::Client;
+use tokio_postgres::Transaction;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
 /// The tables [`write`] fills (`exclusions` is written by the incremental code).
@@ -57,7 +57,7 @@ impl ToSql for Inet<'_> {
 }
 
 /// One row of `holders`.
-async fn holder(holders: &mut Copy<'_>, a: &Attribute, k: &correlation::Key, ip: Option<Inet<'_>>) -> Result<(), BoxError> {
+async fn holder(holders: &mut Copy, a: &Attribute, k: &correlation::Key, ip: Option<Inet<'_>>) -> Result<(), BoxError> {
     holders
         .row(&[
             &a.id,
@@ -81,12 +81,12 @@ async fn holder(holders: &mut Copy<'_>, a: &Attribute, k: &correlation::Key, ip:
 ///
 /// # Errors
 /// Database errors, and an IP attribute whose value is not an address.
-pub async fn write(client: &Client, schema: &str, fold: &Fold) -> Result<u64, BoxError> {
+pub async fn write(tx: &Transaction<'_>, schema: &str, fold: &Fold) -> Result<u64, BoxError> {
     let live = fold.live_in_order();
     let mut rows = 0;
 
     let mut events = Copy::start(
-        client,
+        tx,
         &format!("{schema}.events"),
         &[
             "id", "uuid", "info", "date", "threat_level_id", "analysis", "timestamp", "org_id", "orgc_id", "distribution",
@@ -122,7 +122,7 @@ pub async fn write(client: &Client, schema: &str, fold: &Fold) -> Result<u64, Bo
     rows += events.finish().await?;
 
     let mut objects = Copy::start(
-        client,
+        tx,
         &format!("{schema}.objects"),
         &["id", "event_id", "distribution", "sharing_group_id", "deleted"],
         &[Type::INT8, Type::INT8, Type::INT2, Type::INT8, Type::BOOL],
@@ -136,7 +136,7 @@ pub async fn write(client: &Client, schema: &str, fold: &Fold) -> Result<u64, Bo
     rows += objects.finish().await?;
 
     let mut holders = Copy::start(
-        client,
+        tx,
         &format!("{schema}.holders"),
         &[
             "attribute_id", "half", "key", "event_id", "object_id", "type", "value", "distribution", "sharing_group_id", "deleted",

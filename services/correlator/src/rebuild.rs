@@ -10,7 +10,8 @@ use deadpool_postgres::GenericClient;
 
 /// The schema a rebuild fills.
 pub const TARGET: &str = "corr_rebuild";
-const TABLES: &[&str] = &["events", "objects", "holders", "exclusions"];
+/// The correlator's tables.
+pub const TABLES: &[&str] = &["events", "objects", "holders", "exclusions"];
 
 /// Creates the tables of `schema` afresh (dropping an earlier, unfinished rebuild's).
 ///
@@ -46,12 +47,7 @@ pub async fn switch(client: &mut deadpool_postgres::Object, reached: i64) -> Res
     for t in TABLES {
         tx.batch_execute(&format!("DROP TABLE {SCHEMA}.{t}; ALTER TABLE {TARGET}.{t} SET SCHEMA {SCHEMA}")).await?;
     }
-    tx.execute(
-        "INSERT INTO es.projector_checkpoints (projector, position) VALUES ($1, $2) \
-         ON CONFLICT (projector) DO UPDATE SET position = $2, updated_at = clock_timestamp()",
-        &[&NAME, &live],
-    )
-    .await?;
+    // The live correlator's checkpoint stays where it was: the swapped-in tables are at it.
     tx.commit().await?;
     client.batch_execute(&format!("DROP SCHEMA {TARGET} CASCADE")).await?;
     Ok((live, differences))

@@ -5,7 +5,7 @@
 
 use cairn_domain::event::fold::Fold;
 use cairn_eventlog::bulk::{BoxError, Copy};
-use tokio_postgres::Client;
+use tokio_postgres::Transaction;
 use crate::events::{AttributeRow, EventRow, ObjectRow, ReferenceRow};
 use tokio_postgres::types::{ToSql, Type};
 
@@ -17,12 +17,12 @@ pub const TABLES: &[&str] = &["events", "event_tags", "attributes", "attribute_t
 ///
 /// # Errors
 /// Database errors.
-pub async fn write(client: &Client, schema: &str, fold: &Fold) -> Result<u64, BoxError> {
+pub async fn write(tx: &Transaction<'_>, schema: &str, fold: &Fold) -> Result<u64, BoxError> {
     let live = fold.live_in_order();
     let mut rows = 0;
 
     let (columns, types) = ([&EventRow::COLUMNS[..], &["attribute_count", "delegate_org_id"]].concat(), [&EventRow::TYPES[..], &[Type::INT8, Type::INT8]].concat());
-    let mut events = Copy::start(client, &format!("{schema}.events"), &columns, &types).await?;
+    let mut events = Copy::start(tx, &format!("{schema}.events"), &columns, &types).await?;
     for f in &live {
         let (event, count, delegate) = (EventRow::new(f.meta, f.sighting_timestamp), f.attribute_count(), f.delegate_org_id());
         let mut values = event.values().to_vec();
@@ -33,7 +33,7 @@ pub async fn write(client: &Client, schema: &str, fold: &Fold) -> Result<u64, Bo
 
     let tag_columns = ["local", "relationship_type"];
     let mut event_tags = Copy::start(
-        client,
+        tx,
         &format!("{schema}.event_tags"),
         &["event_id", "tag_id", tag_columns[0], tag_columns[1]],
         &[Type::INT8, Type::INT8, Type::BOOL, Type::TEXT],
@@ -46,7 +46,7 @@ pub async fn write(client: &Client, schema: &str, fold: &Fold) -> Result<u64, Bo
     }
     rows += event_tags.finish().await?;
 
-    let mut attributes = Copy::start(client, &format!("{schema}.attributes"), &AttributeRow::COLUMNS, &AttributeRow::TYPES).await?;
+    let mut attributes = Copy::start(tx, &format!("{schema}.attributes"), &AttributeRow::COLUMNS, &AttributeRow::TYPES).await?;
     for f in &live {
         for a in f.state.attributes.values() {
             attributes.row(&AttributeRow::new(a).values()).await?;
@@ -55,7 +55,7 @@ pub async fn write(client: &Client, schema: &str, fold: &Fold) -> Result<u64, Bo
     rows += attributes.finish().await?;
 
     let mut attribute_tags = Copy::start(
-        client,
+        tx,
         &format!("{schema}.attribute_tags"),
         &["attribute_id", "event_id", "tag_id", tag_columns[0], tag_columns[1]],
         &[Type::INT8, Type::INT8, Type::INT8, Type::BOOL, Type::TEXT],
@@ -70,7 +70,7 @@ pub async fn write(client: &Client, schema: &str, fold: &Fold) -> Result<u64, Bo
     }
     rows += attribute_tags.finish().await?;
 
-    let mut objects = Copy::start(client, &format!("{schema}.objects"), &ObjectRow::COLUMNS, &ObjectRow::TYPES).await?;
+    let mut objects = Copy::start(tx, &format!("{schema}.objects"), &ObjectRow::COLUMNS, &ObjectRow::TYPES).await?;
     for f in &live {
         for o in f.state.objects.values() {
             objects.row(&ObjectRow::new(o).values()).await?;
@@ -78,7 +78,7 @@ pub async fn write(client: &Client, schema: &str, fold: &Fold) -> Result<u64, Bo
     }
     rows += objects.finish().await?;
 
-    let mut references = Copy::start(client, &format!("{schema}.object_references"), &ReferenceRow::COLUMNS, &ReferenceRow::TYPES).await?;
+    let mut references = Copy::start(tx, &format!("{schema}.object_references"), &ReferenceRow::COLUMNS, &ReferenceRow::TYPES).await?;
     for f in &live {
         for r in f.state.references.values() {
             references.row(&ReferenceRow::new(r).values()).await?;

@@ -10,10 +10,10 @@
 
 use cairn_domain::Change;
 use cairn_domain::event::{Attribute, EventMeta, Object, ObjectReference, TagLink};
-use tokio_postgres::types::{ToSql, Type};
 use cairn_eventlog::projector::ApplyError;
 use deadpool_postgres::Transaction;
 use std::collections::BTreeSet;
+use tokio_postgres::types::{ToSql, Type};
 use uuid::Uuid;
 
 /// Work carried across the changes of one batch.

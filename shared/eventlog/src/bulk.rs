@@ -11,7 +11,7 @@ use bytes::{BufMut, BytesMut};
 use futures::{SinkExt, StreamExt};
 use tokio_postgres::binary_copy::BinaryCopyOutStream;
 use tokio_postgres::types::{IsNull, ToSql, Type};
-use tokio_postgres::{Client, CopyInSink, GenericClient};
+use tokio_postgres::{CopyInSink, GenericClient, Transaction};
 use uuid::Uuid;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -227,8 +227,7 @@ impl Indexes {
 }
 
 /// A binary `COPY` into one table, sent in large chunks.
-pub struct Copy<'a> {
-    client: &'a Client,
+pub struct Copy {
     sink: std::pin::Pin<Box<CopyInSink<bytes::Bytes>>>,
     types: Vec<Type>,
     buf: BytesMut,
@@ -238,22 +237,21 @@ pub struct Copy<'a> {
 /// Bytes buffered before a chunk is sent.
 const CHUNK: usize = 1 << 20;
 
-impl<'a> Copy<'a> {
-    /// Starts loading `table`, empty, with `COPY table (columns) FROM STDIN`; `types` are the
-    /// columns' types, in order. The load is one transaction that truncates the table first, so the
-    /// rows are written frozen (no hint bits to set, no vacuum to run when they are first read).
+impl Copy {
+    /// Starts `COPY table (columns) FROM STDIN (FREEZE)` in `tx`; `types` are the columns' types, in
+    /// order. The rows are written frozen (no hint bits to set, no vacuum to run when they are first
+    /// read), which PostgreSQL allows only into a table created or truncated in `tx`.
     ///
     /// # Errors
-    /// Database errors.
-    pub async fn start(client: &'a Client, table: &str, columns: &[&str], types: &[Type]) -> Result<Self, BoxError> {
-        client.batch_execute(&format!("BEGIN; TRUNCATE {table}")).await?;
-        let sink = client.copy_in(&format!("COPY {table} ({}) FROM STDIN (FORMAT binary, FREEZE)", columns.join(", "))).await?;
+    /// Database errors (a table `tx` did not empty, for one).
+    pub async fn start(tx: &Transaction<'_>, table: &str, columns: &[&str], types: &[Type]) -> Result<Self, BoxError> {
+        let sink = tx.copy_in(&format!("COPY {table} ({}) FROM STDIN (FORMAT binary, FREEZE)", columns.join(", "))).await?;
         let mut buf = BytesMut::with_capacity(CHUNK + CHUNK / 4);
         // Signature, flags, header extension length.
         buf.put_slice(b"PGCOPY\n\xff\r\n\0");
         buf.put_i32(0);
         buf.put_i32(0);
-        Ok(Self { client, sink: Box::pin(sink), types: types.to_vec(), buf, rows: 0 })
+        Ok(Self { sink: Box::pin(sink), types: types.to_vec(), buf, rows: 0 })
     }
 
     /// Writes one row (values in the order of the columns).
@@ -289,7 +287,6 @@ impl<'a> Copy<'a> {
         self.buf.put_i16(-1);
         self.sink.send(self.buf.split().freeze()).await?;
         self.sink.as_mut().finish().await?;
-        self.client.batch_execute("COMMIT").await?;
         Ok(self.rows)
     }
 }
