@@ -40,46 +40,23 @@ async fn batch(changes: &[Change]) -> ((i64, bool), (i64, bool)) {
 
 #[tokio::test]
 async fn buffered_touches_keep_the_order_of_the_log() {
-    // A touch after the record: the Event is unpublished at the touch's time.
-    let (rm, corr) = batch(&[Change::EventCreated(meta(1, true)), Change::AttributeAdded(attribute(1)), Change::EventTouched { timestamp: 5 }]).await;
-    assert_eq!((rm, corr), ((5, false), (5, false)));
-
-    // A touch, then an edit of the Event's record: the record's timestamp and flag win.
-    let (rm, corr) = batch(&[
-        Change::EventCreated(meta(1, false)),
-        Change::AttributeAdded(attribute(1)),
-        Change::EventTouched { timestamp: 5 },
-        Change::EventUpdated(meta(3, true)),
-    ])
-    .await;
-    assert_eq!((rm, corr), ((3, true), (3, true)));
-    // The same with the record written out before the touch (a publication flushes the buffers).
-    let (rm, corr) = batch(&[
-        Change::EventCreated(meta(1, false)),
-        Change::EventPublished { publish_timestamp: 6 },
-        Change::EventTouched { timestamp: 5 },
-        Change::EventUpdated(meta(3, true)),
-    ])
-    .await;
-    assert_eq!((rm, corr), ((3, true), (3, true)));
-
-    // Touches around a publication: the last word is the log's last change.
-    let (rm, corr) = batch(&[
-        Change::EventCreated(meta(1, false)),
-        Change::EventTouched { timestamp: 5 },
-        Change::EventPublished { publish_timestamp: 6 },
-        Change::AttributeAdded(attribute(2)),
-    ])
-    .await;
-    assert_eq!((rm, corr), ((5, true), (5, true)));
-    let (rm, corr) = batch(&[
-        Change::EventCreated(meta(1, false)),
-        Change::EventPublished { publish_timestamp: 6 },
-        Change::AttributeAdded(attribute(2)),
-        Change::EventTouched { timestamp: 7 },
-        Change::AttributeAdded(attribute(3)),
-        Change::EventTouched { timestamp: 8 },
-    ])
-    .await;
-    assert_eq!((rm, corr), ((8, false), (8, false)));
+    let created = |published| Change::EventCreated(meta(1, published));
+    let touched = |timestamp| Change::EventTouched { timestamp };
+    let published = Change::EventPublished { publish_timestamp: 6 };
+    let added = |id| Change::AttributeAdded(attribute(id));
+    // (what the case shows, the batch, the Event's (timestamp, published) after it)
+    let cases = [
+        ("a touch after the record unpublishes at the touch's time", vec![created(true), added(1), touched(5)], (5, false)),
+        ("a touch, then an edit of the record: the record wins", vec![created(false), added(1), touched(5), Change::EventUpdated(meta(3, true))], (3, true)),
+        (
+            "the same with the record written out before the touch (a publication flushes the buffers)",
+            vec![created(false), published.clone(), touched(5), Change::EventUpdated(meta(3, true))],
+            (3, true),
+        ),
+        ("a touch before a publication: published", vec![created(false), touched(5), published.clone(), added(2)], (5, true)),
+        ("touches after a publication: the last one", vec![created(false), published, added(2), touched(7), added(3), touched(8)], (8, false)),
+    ];
+    for (case, changes, expected) in cases {
+        assert_eq!(batch(&changes).await, (expected, expected), "{case}: (rm.events, corr.events)");
+    }
 }
