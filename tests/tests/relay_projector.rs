@@ -352,3 +352,49 @@ async fn read_your_writes_waits_end_on_checkpoint_announcements() {
     assert!(reached, "the announcement ends the wait");
     assert!(waited < Duration::from_secs(1), "woken by the announcement, not by polling until the timeout ({waited:?})");
 }
+
+#[tokio::test]
+async fn a_durable_acknowledged_per_message_is_replaced_by_one_acknowledged_per_batch() {
+    let db = TestDb::new().await;
+    let nats = NatsServer::start().await;
+    let client = nats.client().await;
+    let shutdown = Shutdown::new();
+    let relay = spawn_relay(&db, client.clone(), shutdown.clone());
+    Recorder::create_table(&db.pool.get().await.expect("pool")).await;
+    let appender = Appender::spawn(db.pool.clone(), Some(client.clone()));
+    for _ in 0..10 {
+        appender.commit(commit(3, "test.z")).await.expect("append");
+    }
+    let head = db.head().await;
+    let js = jetstream::new(client.clone());
+    assert!(cairn_tests::eventually(Duration::from_secs(20), || async { stream_last_sequence(&js).await as i64 == head }).await);
+    // The durable an earlier version left behind: explicit acknowledgement of every message.
+    let stream = js.get_stream(CHANGES_STREAM).await.expect("stream");
+    let old = jetstream::consumer::pull::Config {
+        durable_name: Some("rec".into()),
+        ack_policy: jetstream::consumer::AckPolicy::Explicit,
+        ..Default::default()
+    };
+    stream.create_consumer(old).await.expect("old durable");
+
+    let options = Options { idle_wait: Duration::from_millis(50), ..Options::default() };
+    let mut runtime = Runtime::new(Recorder::new("rec"), db.pool.clone(), Some(client.clone()), options).await.expect("runtime");
+    let mut live_applied = 0;
+    while runtime.checkpoint() < head {
+        if let Outcome::Applied(n) = runtime.try_apply_next().await.expect("step") {
+            if runtime.is_live() {
+                live_applied += n;
+            }
+        }
+    }
+    assert!(live_applied > 0, "the projector followed JetStream");
+    let mut consumer: jetstream::consumer::PullConsumer = stream.get_consumer("rec").await.expect("consumer");
+    let info = consumer.info().await.expect("info");
+    assert_eq!(info.config.ack_policy, jetstream::consumer::AckPolicy::All);
+    assert_eq!(info.num_ack_pending, 0, "acknowledging each batch's last message acknowledged the batch");
+    assert_eq!(info.ack_floor.stream_sequence as i64, head);
+    let row = db.pool.get().await.expect("pool").query_one("SELECT count(*), count(DISTINCT position) FROM test_applied", &[]).await.expect("q");
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (head, head), "applied exactly once");
+    shutdown.trigger();
+    relay.await.expect("relay");
+}

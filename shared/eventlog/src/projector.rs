@@ -3,8 +3,9 @@
 //! A projector is a name plus an `apply(tx, changes)` that folds changes into its tables. The runtime
 //! feeds it in position order, exactly once in effect:
 //! * each batch is applied and the checkpoint moved in ONE PostgreSQL transaction; JetStream messages
-//!   are acked only after that commit (a crash in between causes a redelivery, which the checkpoint
-//!   turns into a no-op);
+//!   are acknowledged only after that commit, all at once by acknowledging the batch's last one (the
+//!   consumer's policy is ack-all; a crash in between causes a redelivery, which the checkpoint turns
+//!   into a no-op);
 //! * live, it follows a durable JetStream pull consumer; when it is far behind, when NATS is down, when
 //!   a message is missing or too large, it reads the range from PostgreSQL instead (same `apply`);
 //! * a change that keeps failing is retried `max_attempts` times, then recorded in `es.dead_letters`
@@ -164,6 +165,9 @@ struct Live {
 }
 
 /// Drives one projector.
+/// How long a live projector goes on using the log head it last read.
+const HEAD_REFRESH: Duration = Duration::from_millis(100);
+
 pub struct Runtime<P: Projector> {
     projector: P,
     pool: deadpool_postgres::Pool,
@@ -173,6 +177,9 @@ pub struct Runtime<P: Projector> {
     live: Option<Live>,
     next_live_attempt: Instant,
     last_progress: Instant,
+    /// The log head last read, and when: while JetStream delivers, it is read again only every
+    /// [`HEAD_REFRESH`] (it only chooses between live and catch-up reading and times waits).
+    head: (i64, Instant),
     metric_checkpoint: Handle,
     metric_lag: Handle,
     metric_applied: Handle,
@@ -218,6 +225,7 @@ impl<P: Projector> Runtime<P> {
             live: None,
             next_live_attempt: Instant::now(),
             last_progress: Instant::now(),
+            head: (0, Instant::now() - HEAD_REFRESH),
         })
     }
 
@@ -240,9 +248,13 @@ impl<P: Projector> Runtime<P> {
     /// Database or NATS failures, or a change that failed to apply (retried on the next step until it is
     /// dead-lettered).
     pub async fn try_apply_next(&mut self) -> Result<Outcome, RuntimeError> {
-        let head = {
+        let head = if self.live.is_some() && self.head.1.elapsed() < HEAD_REFRESH {
+            self.head.0
+        } else {
             let client = self.pool.get().await?;
-            store::head(&client).await?.position
+            let head = store::head(&client).await?.position;
+            self.head = (head, Instant::now());
+            head
         };
         self.metric_lag.set(head - self.checkpoint);
         let behind = head - self.checkpoint;
@@ -315,7 +327,9 @@ impl<P: Projector> Runtime<P> {
         let config = pull::Config {
             durable_name: Some(name.clone()),
             deliver_policy: DeliverPolicy::ByStartSequence { start_sequence: (self.checkpoint + 1) as u64 },
-            ack_policy: AckPolicy::Explicit,
+            // Acknowledging a batch's last message acknowledges the batch (the checkpoint, not the
+            // acknowledgements, says what was applied).
+            ack_policy: AckPolicy::All,
             ack_wait: self.options.ack_wait,
             max_deliver: 50,
             filter_subject: CHANGES_SUBJECTS.into(),
@@ -328,7 +342,9 @@ impl<P: Projector> Runtime<P> {
         // everything in between only for us to skip it: start it afresh at the checkpoint instead.
         let info = consumer.info().await.map_err(|e| RuntimeError::Nats(e.to_string()))?;
         let floor = info.ack_floor.stream_sequence as i64;
-        if self.checkpoint - floor > self.options.catchup_threshold.min(1_000) {
+        // A durable created before acknowledgements were per batch is replaced too (JetStream cannot
+        // change a consumer's acknowledgement policy).
+        if self.checkpoint - floor > self.options.catchup_threshold.min(1_000) || info.config.ack_policy != AckPolicy::All {
             stream.delete_consumer(&name).await.map_err(|e| RuntimeError::Nats(e.to_string()))?;
             consumer = stream.create_consumer(config).await.map_err(|e| RuntimeError::Nats(e.to_string()))?;
         }
@@ -412,7 +428,7 @@ impl<P: Projector> Runtime<P> {
             self.apply_batch(range).await?
         };
         if !self.options.crash_before_ack {
-            for m in &messages {
+            if let Some(m) = messages.last() {
                 if let Err(e) = m.ack().await {
                     tracing::debug!(error = %e, "ack failed; the redelivery will be skipped");
                 }
@@ -482,12 +498,15 @@ impl<P: Projector> Runtime<P> {
         // Read models are derived data: a crash may lose the last projector commits (checkpoint and data
         // together, never one without the other) and they are simply re-applied from the log. Not
         // waiting for the WAL flush here keeps read-your-writes fast.
-        tx.batch_execute("SET LOCAL synchronous_commit = off").await.map_err(|e| TxError::Runtime(e.into()))?;
-        let checkpoint: i64 = tx
-            .query_one("SELECT position FROM es.projector_checkpoints WHERE projector = $1 FOR UPDATE", &[&name])
+        // `set_config(…, true)` is `SET LOCAL`, taken in the same round trip as the checkpoint's lock.
+        let lock = tx
+            .prepare_cached(
+                "SELECT position, set_config('synchronous_commit', 'off', true) FROM es.projector_checkpoints \
+                 WHERE projector = $1 FOR UPDATE",
+            )
             .await
-            .map_err(|e| TxError::Runtime(e.into()))?
-            .get(0);
+            .map_err(|e| TxError::Runtime(e.into()))?;
+        let checkpoint: i64 = tx.query_one(&lock, &[&name]).await.map_err(|e| TxError::Runtime(e.into()))?.get(0);
         let todo: Vec<StoredChange> = changes.iter().filter(|c| c.position > checkpoint).cloned().collect();
         let Some(last) = todo.last().map(|c| c.position) else {
             tx.commit().await.map_err(|e| TxError::Runtime(e.into()))?;
@@ -501,12 +520,11 @@ impl<P: Projector> Runtime<P> {
             return Ok(0);
         }
         self.projector.apply(&tx, &todo).await.map_err(TxError::Apply)?;
-        tx.execute(
-            "UPDATE es.projector_checkpoints SET position = $2, updated_at = clock_timestamp() WHERE projector = $1",
-            &[&name, &last],
-        )
-        .await
-        .map_err(|e| TxError::Apply(e.into()))?;
+        let update = tx
+            .prepare_cached("UPDATE es.projector_checkpoints SET position = $2, updated_at = clock_timestamp() WHERE projector = $1")
+            .await
+            .map_err(|e| TxError::Apply(e.into()))?;
+        tx.execute(&update, &[&name, &last]).await.map_err(|e| TxError::Apply(e.into()))?;
         tx.commit().await.map_err(|e| TxError::Apply(e.into()))?;
         self.advanced(last, todo.len());
         Ok(todo.len())

@@ -69,9 +69,8 @@ const COMMIT_COLUMNS: &str =
 /// # Errors
 /// Database errors.
 pub async fn head(client: &impl GenericClient) -> Result<Head, StoreError> {
-    let row = client
-        .query_one("SELECT last_position, last_commit, chain_hash FROM es.log_head WHERE id = 1", &[])
-        .await?;
+    let stmt = client.prepare_cached("SELECT last_position, last_commit, chain_hash FROM es.log_head WHERE id = 1").await?;
+    let row = client.query_one(&stmt, &[]).await?;
     Ok(Head { position: row.get(0), commit_seq: row.get(1), chain_hash: row.get(2) })
 }
 
