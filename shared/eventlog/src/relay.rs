@@ -198,7 +198,8 @@ pub async fn run(
     let mut backoff = Backoff::default();
     while !shutdown.is_triggered() {
         match relay.publish_next().await {
-            Ok(0) => {
+            // Fewer than a batch: the log is read to its end (a commit since has pinged the wake-up).
+            Ok(n) if (n as i64) < relay.batch_size => {
                 backoff.reset();
                 if wake::idle(&mut wake, poll, &shutdown).await == Woken::Shutdown {
                     break;
