@@ -121,11 +121,12 @@ async fn flush_touches(c: &impl GenericClient, s: &str, p: &mut Pending) -> Resu
         return Ok(());
     }
     let (streams, timestamps): (Vec<uuid::Uuid>, Vec<i64>) = std::mem::take(&mut p.touches).into_iter().unzip();
-    c.execute(
-        &format!("UPDATE {s}.events e SET timestamp = x.t, published = false FROM unnest($1::uuid[], $2::bigint[]) AS x(u, t) WHERE e.uuid = x.u"),
-        &[&streams, &timestamps],
-    )
-    .await?;
+    let stmt = c
+        .prepare_cached(&format!(
+            "UPDATE {s}.events e SET timestamp = x.t, published = false FROM unnest($1::uuid[], $2::bigint[]) AS x(u, t) WHERE e.uuid = x.u"
+        ))
+        .await?;
+    c.execute(&stmt, &[&streams, &timestamps]).await?;
     Ok(())
 }
 
@@ -148,8 +149,8 @@ async fn flush_events(c: &impl GenericClient, s: &str, p: &mut Pending) -> Resul
     let sgs: Vec<i64> = events.iter().map(|m| m.sharing_group_id).collect();
     let published: Vec<bool> = events.iter().map(|m| m.published).collect();
     let disabled: Vec<bool> = events.iter().map(|m| m.disable_correlation).collect();
-    c.execute(
-        &format!(
+    let stmt = c
+        .prepare_cached(&format!(
             "INSERT INTO {s}.events (id, uuid, info, date, threat_level_id, analysis, timestamp, org_id, orgc_id, distribution, \
              sharing_group_id, published, disable_correlation) \
              SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::text[], $5::smallint[], $6::smallint[], $7::bigint[], \
@@ -158,10 +159,9 @@ async fn flush_events(c: &impl GenericClient, s: &str, p: &mut Pending) -> Resul
              analysis = EXCLUDED.analysis, timestamp = EXCLUDED.timestamp, org_id = EXCLUDED.org_id, orgc_id = EXCLUDED.orgc_id, \
              distribution = EXCLUDED.distribution, sharing_group_id = EXCLUDED.sharing_group_id, published = EXCLUDED.published, \
              disable_correlation = EXCLUDED.disable_correlation"
-        ),
-        &[&ids, &uuids, &infos, &dates, &levels, &analyses, &timestamps, &orgs, &orgcs, &distributions, &sgs, &published, &disabled],
-    )
-    .await?;
+        ))
+        .await?;
+    c.execute(&stmt, &[&ids, &uuids, &infos, &dates, &levels, &analyses, &timestamps, &orgs, &orgcs, &distributions, &sgs, &published, &disabled]).await?;
     Ok(())
 }
 
@@ -176,16 +176,15 @@ async fn flush_objects(c: &impl GenericClient, s: &str, p: &mut Pending) -> Resu
     let distributions: Vec<i16> = objects.iter().map(|o| i16::from(o.distribution)).collect();
     let sgs: Vec<i64> = objects.iter().map(|o| o.sharing_group_id).collect();
     let deleted: Vec<bool> = objects.iter().map(|o| o.deleted).collect();
-    c.execute(
-        &format!(
+    let stmt = c
+        .prepare_cached(&format!(
             "INSERT INTO {s}.objects (id, event_id, distribution, sharing_group_id, deleted) \
              SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::smallint[], $4::bigint[], $5::bool[]) \
              ON CONFLICT (id) DO UPDATE SET distribution = EXCLUDED.distribution, sharing_group_id = EXCLUDED.sharing_group_id, \
              deleted = EXCLUDED.deleted"
-        ),
-        &[&ids, &events, &distributions, &sgs, &deleted],
-    )
-    .await?;
+        ))
+        .await?;
+    c.execute(&stmt, &[&ids, &events, &distributions, &sgs, &deleted]).await?;
     Ok(())
 }
 
@@ -206,8 +205,8 @@ async fn flush_holders(c: &impl GenericClient, s: &str, p: &mut Pending) -> Resu
     let deleted: Vec<bool> = rows.iter().map(|(a, _)| a.deleted).collect();
     let disabled: Vec<bool> = rows.iter().map(|(a, _)| a.disable_correlation).collect();
     let ips: Vec<Option<&str>> = rows.iter().map(|(_, k)| k.ip.as_deref()).collect();
-    c.execute(
-        &format!(
+    let stmt = c
+        .prepare_cached(&format!(
             "INSERT INTO {s}.holders (attribute_id, half, key, event_id, object_id, type, value, distribution, sharing_group_id, \
              deleted, disable_correlation, ip) \
              SELECT a, h, k, e, o, t, v, d, sg, del, dis, ip::inet FROM unnest($1::bigint[], $2::smallint[], $3::text[], $4::bigint[], \
@@ -217,10 +216,9 @@ async fn flush_holders(c: &impl GenericClient, s: &str, p: &mut Pending) -> Resu
              object_id = EXCLUDED.object_id, type = EXCLUDED.type, value = EXCLUDED.value, distribution = EXCLUDED.distribution, \
              sharing_group_id = EXCLUDED.sharing_group_id, deleted = EXCLUDED.deleted, \
              disable_correlation = EXCLUDED.disable_correlation, ip = EXCLUDED.ip"
-        ),
-        &[&ids, &halves, &keys, &events, &objects, &types, &values, &distributions, &sgs, &deleted, &disabled, &ips],
-    )
-    .await?;
+        ))
+        .await?;
+    c.execute(&stmt, &[&ids, &halves, &keys, &events, &objects, &types, &values, &distributions, &sgs, &deleted, &disabled, &ips]).await?;
     Ok(())
 }
 

@@ -165,20 +165,45 @@ struct EventRow {
     access: EventAccess,
 }
 
-async fn event_row(tx: &Transaction<'_>, uuid: Uuid) -> Result<Option<EventRow>, ApplyError> {
-    let row = tx
-        .query_opt("SELECT id, org_id, distribution, sharing_group_id, published, delegate_org_id FROM rm.events WHERE uuid = $1", &[&uuid])
-        .await?;
-    Ok(row.map(|r| EventRow {
-        id: r.get(0),
+const EVENT_ROW: &str = "SELECT uuid, id, org_id, distribution, sharing_group_id, published, delegate_org_id FROM rm.events";
+
+fn to_event_row(r: &deadpool_postgres::tokio_postgres::Row) -> EventRow {
+    EventRow {
+        id: r.get(1),
         access: EventAccess {
-            org_id: r.get(1),
-            distribution: r.get::<_, i16>(2) as u8,
-            sharing_group_id: r.get(3),
-            published: r.get(4),
-            delegate_org_id: r.get(5),
+            org_id: r.get(2),
+            distribution: r.get::<_, i16>(3) as u8,
+            sharing_group_id: r.get(4),
+            published: r.get(5),
+            delegate_org_id: r.get(6),
         },
-    }))
+    }
+}
+
+async fn event_row(tx: &Transaction<'_>, uuid: Uuid) -> Result<Option<EventRow>, ApplyError> {
+    let stmt = tx.prepare_cached(&format!("{EVENT_ROW} WHERE uuid = $1")).await?;
+    Ok(tx.query_opt(&stmt, &[&uuid]).await?.as_ref().map(to_event_row))
+}
+
+/// What a batch's Events look like now: their rows and what each audience was last sent, read with
+/// one statement each for the whole batch.
+#[derive(Default)]
+struct Known {
+    rows: HashMap<Uuid, EventRow>,
+    sent: HashMap<Uuid, HashMap<String, Sent>>,
+}
+
+async fn known(tx: &Transaction<'_>, uuids: &[Uuid]) -> Result<Known, ApplyError> {
+    let mut known = Known::default();
+    let rows = tx.prepare_cached(&format!("{EVENT_ROW} WHERE uuid = ANY($1)")).await?;
+    for r in tx.query(&rows, &[&uuids]).await? {
+        known.rows.insert(r.get(0), to_event_row(&r));
+    }
+    let sent = tx.prepare_cached("SELECT event_uuid, audience, digest, attributes FROM exp.feed_state WHERE event_uuid = ANY($1)").await?;
+    for r in tx.query(&sent, &[&uuids]).await? {
+        known.sent.entry(r.get(0)).or_default().insert(r.get(1), Sent { digest: r.get(2), attributes: r.get(3) });
+    }
+    Ok(known)
 }
 
 /// The Event as restSearch (`eventid`, `noSightings`) answers it for `viewer` (`None`: not visible).
@@ -271,7 +296,8 @@ pub async fn apply(state: &AppState, tx: &Transaction<'_>, changes: &[StoredChan
         state.sharing_groups.invalidate();
         state.instance.invalidate();
     }
-    let exports: bool = tx.query_one("SELECT EXISTS (SELECT 1 FROM exp.exports)", &[]).await?.get(0);
+    let exists = tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM exp.exports)").await?;
+    let exports: bool = tx.query_one(&exists, &[]).await?.get(0);
     let mut cx = Cx { state, audiences: None, exports };
     let mut outbox = Outbox::default();
     if let Some(position) = batch.global {
@@ -287,8 +313,12 @@ pub async fn apply(state: &AppState, tx: &Transaction<'_>, changes: &[StoredChan
             batch.events.entry(r.get(0)).or_insert(batch.last);
         }
     }
+    let uuids: Vec<Uuid> = batch.events.keys().copied().collect();
+    let mut known = if uuids.is_empty() { Known::default() } else { known(tx, &uuids).await? };
     for (&uuid, &position) in &batch.events {
-        examine(&mut cx, tx, &mut outbox, uuid, position).await?;
+        let row = known.rows.remove(&uuid);
+        let sent = known.sent.remove(&uuid).unwrap_or_default();
+        examine(&mut cx, tx, &mut outbox, uuid, position, row, sent).await?;
     }
     for (position, s) in &batch.sightings {
         sighting(&mut cx, tx, &mut outbox, *position, s).await?;
@@ -297,12 +327,15 @@ pub async fn apply(state: &AppState, tx: &Transaction<'_>, changes: &[StoredChan
 }
 
 /// Brings every audience's view of one Event up to date, and marks the exports it changes.
-async fn examine(cx: &mut Cx<'_>, tx: &Transaction<'_>, outbox: &mut Outbox, uuid: Uuid, position: i64) -> Result<(), ApplyError> {
-    let row = event_row(tx, uuid).await?;
-    let mut sent: HashMap<String, Sent> = HashMap::new();
-    for r in tx.query("SELECT audience, digest, attributes FROM exp.feed_state WHERE event_uuid = $1", &[&uuid]).await? {
-        sent.insert(r.get(0), Sent { digest: r.get(1), attributes: r.get(2) });
-    }
+async fn examine(
+    cx: &mut Cx<'_>,
+    tx: &Transaction<'_>,
+    outbox: &mut Outbox,
+    uuid: Uuid,
+    position: i64,
+    row: Option<EventRow>,
+    sent: HashMap<String, Sent>,
+) -> Result<(), ApplyError> {
     // An unpublished Event no audience holds (the common case while it is edited) concerns no feed.
     let feeds = !sent.is_empty() || row.as_ref().is_some_and(|r| r.access.published);
     if feeds {
