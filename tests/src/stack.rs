@@ -98,6 +98,25 @@ impl Stack {
         stack
     }
 
+    /// Starts a second API process-equivalent on the same log, database and NATS (its own caches, its
+    /// own port), as a replica behind a load balancer would be; returns its base URL.
+    pub async fn api_replica(&mut self) -> String {
+        let port = crate::free_port();
+        let mut settings = self.settings.clone();
+        settings.http_addr = format!("127.0.0.1:{port}");
+        let shutdown = self.shutdown.clone();
+        self.tasks.spawn(async move {
+            if let Err(e) = cairn_api::run(settings, shutdown).await {
+                panic!("API replica failed: {e}");
+            }
+        });
+        let base = format!("http://127.0.0.1:{port}");
+        let http = self.http.clone();
+        let up = crate::eventually(Duration::from_secs(20), || async { http.get(format!("{base}/health")).send().await.is_ok() }).await;
+        assert!(up, "the API replica did not start");
+        base
+    }
+
     /// A request with MISP client headers and the given key.
     pub fn request(&self, method: reqwest::Method, path: &str, key: &str) -> reqwest::RequestBuilder {
         self.http

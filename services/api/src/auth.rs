@@ -9,7 +9,9 @@ use cairn_domain::Actor;
 use cairn_domain::organisation::Organisation;
 use cairn_domain::role::{Role, default_role};
 use cairn_domain::user::User;
+use crate::ttl::TtlMap;
 use serde_json::Value;
+use std::sync::Arc;
 
 /// The authenticated caller.
 #[derive(Clone, Debug)]
@@ -68,26 +70,15 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap, ip: std::net::I
         state.metrics.auth_failures.inc();
         return Err(ApiError::Forbidden(AUTH_FAILED.into()));
     }
-    let client = state.pool.get().await?;
-    let stmt = client
-        .prepare_cached(
-            "SELECT k.id, k.doc, u.doc, o.doc FROM rm.auth_keys k \
-             JOIN rm.users u ON u.id = k.user_id AND NOT u.deleted AND NOT u.disabled \
-             JOIN rm.organisations o ON o.id = u.org_id AND NOT o.deleted \
-             WHERE k.key_hash = $1 AND NOT k.revoked",
-        )
-        .await?;
     let now = chrono::Utc::now().timestamp();
     for key in candidates {
-        let Some(row) = client.query_opt(&stmt, &[&keys::hash(&key)]).await? else { continue };
-        let key_doc: Value = row.get(1);
-        let user: User = serde_json::from_value(row.get(2)).map_err(ApiError::internal)?;
-        let org: Organisation = serde_json::from_value(row.get(3)).map_err(ApiError::internal)?;
+        let Some(found) = state.auth_keys.lookup(&state.pool, &keys::hash(&key)).await? else { continue };
+        let KeyRecord { key_id, key_doc, user, org } = found.as_ref();
         // MISP's advanced auth keys: a key restricted to addresses works only from them.
         let allowed: Vec<&str> = key_doc.get("allowed_ips").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
         let allowed_here = || cairn_domain::warninglist::Networks::parse(allowed.iter().copied()).is_ok_and(|n| n.contains(ip));
         if !allowed.is_empty() && !allowed_here() {
-            tracing::warn!(%ip, key_id = row.get::<_, i64>(0), "API key used from an address it is not allowed from");
+            tracing::warn!(%ip, key_id, "API key used from an address it is not allowed from");
             continue;
         }
         let key_expiration = key_doc.get("expiration").and_then(Value::as_i64);
@@ -108,12 +99,70 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap, ip: std::net::I
             stripped.perm_audit = audit;
             role = stripped;
         }
-        return Ok(Authed { user, org, role, key_id: row.get(0), read_only_key, via: "api".into() });
+        return Ok(Authed { user: user.clone(), org: org.clone(), role, key_id: *key_id, read_only_key, via: "api".into() });
     }
     state.metrics.auth_failures.inc();
     Err(ApiError::Forbidden(AUTH_FAILED.into()))
 }
 
+
+/// An API key found valid (not revoked, of an enabled user of a live organisation), with its user
+/// and organisation. Expiry, allowed addresses and the role are checked at every use.
+#[derive(Debug)]
+pub struct KeyRecord {
+    pub key_id: i64,
+    pub key_doc: Value,
+    pub user: User,
+    pub org: Organisation,
+}
+
+/// Valid keys by hash for one second, so that a burst of requests does not look its key up each
+/// time. This process clears it whenever it changes a user (keys live on the user's stream) or an
+/// organisation; another API replica's revocation takes effect here within the second. Unknown keys
+/// are never cached.
+#[derive(Debug)]
+pub struct KeyCache(TtlMap<String, Arc<KeyRecord>>);
+
+impl Default for KeyCache {
+    fn default() -> Self {
+        Self(TtlMap::new(std::time::Duration::from_secs(1)))
+    }
+}
+
+impl KeyCache {
+    pub fn invalidate(&self) {
+        self.0.clear();
+    }
+
+    /// The valid key with this hash, if any.
+    ///
+    /// # Errors
+    /// Database errors; 500 for an undecodable user or organisation document.
+    pub async fn lookup(&self, pool: &deadpool_postgres::Pool, hash: &str) -> Result<Option<Arc<KeyRecord>>, ApiError> {
+        if let Some(found) = self.0.get(&hash.to_string()) {
+            return Ok(Some(found));
+        }
+        let read_at = std::time::Instant::now();
+        let client = pool.get().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT k.id, k.doc, u.doc, o.doc FROM rm.auth_keys k \
+                 JOIN rm.users u ON u.id = k.user_id AND NOT u.deleted AND NOT u.disabled \
+                 JOIN rm.organisations o ON o.id = u.org_id AND NOT o.deleted \
+                 WHERE k.key_hash = $1 AND NOT k.revoked",
+            )
+            .await?;
+        let Some(row) = client.query_opt(&stmt, &[&hash]).await? else { return Ok(None) };
+        let record = Arc::new(KeyRecord {
+            key_id: row.get(0),
+            key_doc: row.get(1),
+            user: serde_json::from_value(row.get(2)).map_err(ApiError::internal)?,
+            org: serde_json::from_value(row.get(3)).map_err(ApiError::internal)?,
+        });
+        self.0.insert(hash.to_string(), record.clone(), read_at);
+        Ok(Some(record))
+    }
+}
 
 /// The instance's first site administrator, acting `via` a background process (the sync consumers):
 /// commands it runs are recorded with this user and `via`.

@@ -1,6 +1,7 @@
-//! Running a command: load the stream (from an in-process cache of folded states, refreshed with the
-//! stream's tail), `decide`, append with the expected version, retry a bounded number of times on a
-//! concurrent write, then wait until the read models have applied the new position (read-your-writes).
+//! Running a command: load the stream (from an in-process cache of folded states; the stream's tail is
+//! read when nothing is cached, after a conflict, and before answering a refusal), `decide`, append
+//! with the expected version, retry a bounded number of times on a concurrent write, then wait until
+//! the read models have applied the new position (read-your-writes).
 //!
 //! Commands on the same stream are serialised inside this process (one async lock per stream), so they
 //! do not race each other into version conflicts; other processes are handled by the expected version.
@@ -100,19 +101,19 @@ pub fn to_new_changes(changes: &[Change]) -> Vec<cairn_eventlog::NewChange> {
     crate::bootstrap::to_new_changes(changes)
 }
 
+/// The state the slot holds, taken out of it.
+fn cached<S: 'static>(slot: &mut Slot) -> Option<(S, i64)> {
+    let (boxed, version) = slot.take()?;
+    boxed.downcast::<S>().ok().map(|s| (*s, version))
+}
+
 async fn refresh<S: Default + Send + Sync + 'static>(
     state: &AppState,
     slot: &mut Slot,
     stream_id: Uuid,
     evolve: fn(S, &Change) -> S,
 ) -> Result<(S, i64), ApiError> {
-    let (mut s, mut version) = match slot.take() {
-        Some((boxed, v)) => match boxed.downcast::<S>() {
-            Ok(s) => (*s, v),
-            Err(_) => (S::default(), 0),
-        },
-        None => (S::default(), 0),
-    };
+    let (mut s, mut version) = cached(slot).unwrap_or_default();
     let client = state.pool.get().await?;
     let tail = cairn_eventlog::store::read_stream(&client, stream_id, version).await?;
     for c in &tail {
@@ -156,18 +157,34 @@ where
 {
     let slot = state.streams.slot(stream_id);
     let mut guard = slot.lock().await;
-    for _ in 0..MAX_RETRIES {
-        let (current, version) = refresh(state, &mut guard, stream_id, evolve).await?;
+    // A cached state is decided on as it is: the append's expected version finds out whether another
+    // process wrote to the stream since (a conflict re-reads the stream's tail and decides again).
+    // A refusal or a decision to do nothing is only answered from a state just read.
+    let mut optimistic = guard.is_some();
+    for _ in 0..=MAX_RETRIES {
+        let (current, version) = match optimistic.then(|| cached(&mut guard)).flatten() {
+            Some(c) => c,
+            None => {
+                optimistic = false;
+                refresh(state, &mut guard, stream_id, evolve).await?
+            }
+        };
         let decided = decide(&current);
         let (changes, extra) = match decided {
             Ok(d) => d,
             Err(e) => {
                 *guard = Some((Box::new(current), version));
+                if std::mem::take(&mut optimistic) {
+                    continue;
+                }
                 return Err(e);
             }
         };
         if changes.is_empty() {
             *guard = Some((Box::new(current), version));
+            if std::mem::take(&mut optimistic) {
+                continue;
+            }
             return Ok(Executed { receipt: None, changes, extra });
         }
         let expected = if version == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(version) };
@@ -180,11 +197,16 @@ where
         match state.appender.commit(request).await {
             Ok(receipt) => {
                 let membership = stream_type == cairn_domain::stream::SHARING_GROUP || stream_type == cairn_domain::stream::ORGANISATION;
+                // API keys live on their user's stream; an organisation's deletion disables its keys.
+                let keys = stream_type == cairn_domain::stream::USER || stream_type == cairn_domain::stream::ORGANISATION;
                 if stream_id == cairn_domain::stream::instance_stream() {
                     state.instance.invalidate();
                 }
                 if membership {
                     state.sharing_groups.invalidate();
+                }
+                if keys {
+                    state.auth_keys.invalidate();
                 }
                 if receipt.duplicate {
                     // The same command was already recorded: the cache must re-read the stream.
@@ -207,10 +229,14 @@ where
                 if membership {
                     state.sharing_groups.invalidate();
                 }
+                if keys {
+                    state.auth_keys.invalidate();
+                }
                 return Ok(Executed { receipt: Some(receipt), changes, extra });
             }
             Err(StoreError::Conflict { .. }) => {
                 *guard = Some((Box::new(current), version));
+                optimistic = false;
                 continue;
             }
             Err(e) => {

@@ -39,6 +39,7 @@ pub mod sg_cache;
 pub mod state;
 pub mod sync;
 pub mod throttle;
+pub mod ttl;
 #[cfg(test)]
 mod properties;
 pub mod warninglists;

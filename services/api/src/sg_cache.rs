@@ -3,8 +3,9 @@
 //! or an organisation (other API replicas see the change within [`TTL`]).
 
 use crate::error::ApiError;
-use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use crate::ttl::TtlMap;
+use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const TTL: Duration = Duration::from_secs(1);
@@ -18,14 +19,23 @@ pub struct Membership {
     pub usable: BTreeSet<i64>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SharingGroupCache {
-    entries: Mutex<HashMap<i64, (Instant, Arc<Membership>)>>,
+    entries: TtlMap<i64, Arc<Membership>>,
+    /// Every live sharing group (what a site administrator may use).
+    all: TtlMap<(), Arc<BTreeSet<i64>>>,
+}
+
+impl Default for SharingGroupCache {
+    fn default() -> Self {
+        Self { entries: TtlMap::new(TTL), all: TtlMap::new(TTL) }
+    }
 }
 
 impl SharingGroupCache {
     pub fn invalidate(&self) {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.entries.clear();
+        self.all.clear();
     }
 
     /// The organisation's membership, read when missing or older than the TTL.
@@ -33,11 +43,10 @@ impl SharingGroupCache {
     /// # Errors
     /// Database errors.
     pub async fn get(&self, pool: &deadpool_postgres::Pool, org_id: i64) -> Result<Arc<Membership>, ApiError> {
-        if let Some((at, m)) = self.entries.lock().unwrap_or_else(|e| e.into_inner()).get(&org_id) {
-            if at.elapsed() < TTL {
-                return Ok(m.clone());
-            }
+        if let Some(m) = self.entries.get(&org_id) {
+            return Ok(m);
         }
+        let read_at = Instant::now();
         let client = pool.get().await?;
         let stmt = client
             .prepare_cached(
@@ -58,7 +67,23 @@ impl SharingGroupCache {
             }
         }
         let m = Arc::new(m);
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).insert(org_id, (Instant::now(), m.clone()));
+        self.entries.insert(org_id, m.clone(), read_at);
         Ok(m)
+    }
+
+    /// Every live sharing group, read when missing or older than the TTL.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn all(&self, pool: &deadpool_postgres::Pool) -> Result<Arc<BTreeSet<i64>>, ApiError> {
+        if let Some(all) = self.all.get(&()) {
+            return Ok(all);
+        }
+        let read_at = Instant::now();
+        let client = pool.get().await?;
+        let stmt = client.prepare_cached("SELECT id FROM rm.sharing_groups WHERE NOT deleted").await?;
+        let all: Arc<BTreeSet<i64>> = Arc::new(client.query(&stmt, &[]).await?.iter().map(|r| r.get(0)).collect());
+        self.all.insert((), all.clone(), read_at);
+        Ok(all)
     }
 }

@@ -47,6 +47,8 @@ pub struct AppState {
     pub instance: Arc<crate::instance_facts::InstanceCache>,
     /// Sharing-group membership per organisation, cached briefly (see [`crate::sg_cache`]).
     pub sharing_groups: Arc<crate::sg_cache::SharingGroupCache>,
+    /// Valid API keys with their user and organisation, cached briefly (see [`crate::auth::KeyCache`]).
+    pub auth_keys: Arc<crate::auth::KeyCache>,
     /// Id blocks per sequence (see [`crate::commands::IdBlocks`]).
     pub ids: Arc<crate::commands::IdBlocks>,
     /// Failed-authentication and rate-limit counters (see [`crate::throttle`]).
@@ -73,6 +75,7 @@ impl AppState {
             streams: Arc::default(),
             instance: Arc::default(),
             sharing_groups: Arc::default(),
+            auth_keys: Arc::default(),
             ids: Arc::default(),
             throttle: Arc::default(),
         }

@@ -30,11 +30,9 @@ pub async fn member_sharing_groups(state: &AppState, org_id: i64) -> Result<BTre
 /// # Errors
 /// Database errors.
 pub async fn usable_sharing_groups(state: &AppState, auth: &Authed) -> Result<BTreeSet<i64>, ApiError> {
-    let client = state.pool.get().await?;
     if auth.is_site_admin() {
-        return Ok(client.query("SELECT id FROM rm.sharing_groups WHERE NOT deleted", &[]).await?.iter().map(|r| r.get(0)).collect());
+        return Ok(state.sharing_groups.all(&state.pool).await?.as_ref().clone());
     }
-    drop(client);
     Ok(state.sharing_groups.get(&state.pool, auth.org.id).await?.usable.clone())
 }
 
