@@ -225,7 +225,7 @@ pub(super) fn accept_proposal(state: &EventState, ctx: &Context<'_>, id: i64, id
             };
             if next != current {
                 next.timestamp = ctx.now;
-                check_duplicate(&work.state, &next)?;
+                check_duplicate(work.state(), &next)?;
                 work.push(Change::AttributeUpdated(next));
                 touch_object_of(ctx, &mut work, current.object_id);
             }

@@ -413,10 +413,14 @@ fn patch_attribute(ctx: &Context<'_>, current: &Attribute, draft: &AttributeDraf
     Ok(Some(next))
 }
 
-/// Accumulates the changes of one decision and keeps a working copy of the state so later steps see
-/// earlier ones (duplicates, ids).
+/// Accumulates the changes of one decision and lets later steps see earlier ones (duplicates, ids):
+/// the first read after a change takes a working copy of the state and folds the changes into it. A
+/// decision that only writes (one attribute added to a large Event) never copies the Event.
 pub(super) struct Work<'s> {
-    pub(super) state: std::borrow::Cow<'s, EventState>,
+    base: &'s EventState,
+    /// The state with `changes[..folded]` applied, once a read after a change needed it.
+    copy: Option<EventState>,
+    folded: usize,
     pub(super) changes: Vec<Change>,
     errors: Vec<(String, DomainError)>,
     /// A non-local change happened: the Event must be touched (timestamp, unpublished).
@@ -446,7 +450,20 @@ fn is_collaboration_record(change: &Change) -> bool {
 
 impl<'s> Work<'s> {
     pub(super) fn new(state: &'s EventState) -> Self {
-        Self { state: std::borrow::Cow::Borrowed(state), changes: Vec::new(), errors: Vec::new(), touched: false, meta_updated: false }
+        Self { base: state, copy: None, folded: 0, changes: Vec::new(), errors: Vec::new(), touched: false, meta_updated: false }
+    }
+
+    /// The state as the changes so far leave it.
+    pub(super) fn state(&mut self) -> &EventState {
+        if self.folded < self.changes.len() {
+            let mut state = self.copy.take().unwrap_or_else(|| self.base.clone());
+            for change in &self.changes[self.folded..] {
+                state = super::state::evolve(state, change);
+            }
+            self.folded = self.changes.len();
+            self.copy = Some(state);
+        }
+        self.copy.as_ref().unwrap_or(self.base)
     }
 
     pub(super) fn push(&mut self, change: Change) {
@@ -461,13 +478,11 @@ impl<'s> Work<'s> {
             _ if !local_only => self.touched = true,
             _ => {}
         }
-        let state = std::mem::take(self.state.to_mut());
-        *self.state.to_mut() = super::state::evolve(state, &change);
         self.changes.push(change);
     }
 
-    fn meta(&self) -> Result<EventMeta, DomainError> {
-        self.state.meta.clone().ok_or_else(not_found)
+    fn meta(&mut self) -> Result<EventMeta, DomainError> {
+        self.state().meta.clone().ok_or_else(not_found)
     }
 
     /// Closes the decision: MISP's unpublish-on-change (`EventTouched`) unless metadata was rewritten.
@@ -490,14 +505,14 @@ pub(super) fn add_attribute(
     ids: &mut IdPool,
 ) -> Result<i64, DomainError> {
     let meta = work.meta()?;
-    if let Some(existing) = work.state.attribute_by_uuid(&draft.uuid) {
+    if let Some(existing) = work.state().attribute_by_uuid(&draft.uuid) {
         if !existing.deleted || existing.event_id == meta.id {
             return Err(invalid("uuid", "An attribute with this uuid already exists."));
         }
     }
     let attribute = new_attribute(ctx, &meta, draft, 0, object_id)?;
     if object_id == 0 && !attribute.deleted {
-        if let Some(dup) = work.state.duplicate_of(&attribute).cloned() {
+        if let Some(dup) = work.state().duplicate_of(&attribute).cloned() {
             if break_on_duplicate {
                 return Err(invalid("value", DUPLICATE));
             }
@@ -581,7 +596,7 @@ fn add_object(
     ids: &mut IdPool,
 ) -> Result<i64, DomainError> {
     let meta = work.meta()?;
-    if work.state.object_by_uuid(&draft.uuid).is_some() {
+    if work.state().object_by_uuid(&draft.uuid).is_some() {
         return Err(invalid("uuid", "An object with this uuid already exists."));
     }
     let object = new_object(ctx, &meta, draft, 0)?;
@@ -594,12 +609,9 @@ fn add_object(
     }
     if break_on_duplicate {
         let signature = object_signature(&object.name, validated.iter());
-        let duplicate = work
-            .state
-            .objects
-            .values()
-            .filter(|o| !o.deleted)
-            .any(|o| object_signature(&o.name, work.state.object_attributes(o.id)) == signature);
+        let state = work.state();
+        let duplicate =
+            state.objects.values().filter(|o| !o.deleted).any(|o| object_signature(&o.name, state.object_attributes(o.id)) == signature);
         if duplicate {
             return Err(invalid("Object", "Duplicate object found. Since breakOnDuplicate is set the object will not be added."));
         }
@@ -624,18 +636,18 @@ fn prefix(what: &str, e: DomainError) -> DomainError {
 
 fn add_reference(ctx: &Context<'_>, work: &mut Work<'_>, object_id: i64, draft: &ReferenceDraft, ids: &mut IdPool) -> Result<(), DomainError> {
     let meta = work.meta()?;
-    if work.state.reference_ids.contains_key(&draft.uuid) {
+    if work.state().reference_ids.contains_key(&draft.uuid) {
         return Ok(()); // already there: references are immutable apart from deletion
     }
-    let object = work.state.objects.get(&object_id).cloned().ok_or_else(|| invalid("object_id", "Invalid object."))?;
+    let object = work.state().objects.get(&object_id).cloned().ok_or_else(|| invalid("object_id", "Invalid object."))?;
     let referenced_uuid = draft.referenced_uuid.ok_or_else(|| invalid("referenced_uuid", "Mandatory field not set."))?;
     let relationship_type = draft.relationship_type.as_deref().map(str::trim).filter(|r| !r.is_empty()).unwrap_or("related-to");
     if relationship_type.chars().count() > 191 {
         return Err(invalid("relationship_type", "Too long (191 characters at most)."));
     }
-    let (referenced_id, referenced_type) = if let Some(a) = work.state.attribute_by_uuid(&referenced_uuid) {
+    let (referenced_id, referenced_type) = if let Some(a) = work.state().attribute_by_uuid(&referenced_uuid) {
         (a.id, 0)
-    } else if let Some(o) = work.state.object_by_uuid(&referenced_uuid) {
+    } else if let Some(o) = work.state().object_by_uuid(&referenced_uuid) {
         (o.id, 1)
     } else {
         // MISP accepts references to elements of other events (by uuid); the id stays unknown.
@@ -676,7 +688,7 @@ fn find_object<'s>(state: &'s EventState, target: &ElementRef) -> Option<&'s Obj
 /// Soft or hard deletion of an attribute (and MISP's side effect: references to it are soft-deleted).
 pub(super) fn delete_attribute(ctx: &Context<'_>, work: &mut Work<'_>, id: i64, hard: bool) {
     let refs: Vec<i64> = work
-        .state
+        .state()
         .references
         .values()
         .filter(|r| !r.deleted && r.referenced_type == 0 && r.referenced_id == id)
@@ -689,23 +701,23 @@ pub(super) fn delete_attribute(ctx: &Context<'_>, work: &mut Work<'_>, id: i64, 
 }
 
 fn delete_object(ctx: &Context<'_>, work: &mut Work<'_>, id: i64, hard: bool) {
-    let attributes: Vec<(i64, bool)> = work.state.object_attributes(id).map(|a| (a.id, a.deleted)).collect();
+    let attributes: Vec<(i64, bool)> = work.state().object_attributes(id).map(|a| (a.id, a.deleted)).collect();
     for (aid, deleted) in attributes {
         if hard || !deleted {
             work.push(Change::AttributeDeleted { id: aid, hard, timestamp: ctx.now });
         }
     }
-    let refs: Vec<i64> = work.state.references.values().filter(|r| r.object_id == id && (hard || !r.deleted)).map(|r| r.id).collect();
+    let refs: Vec<i64> = work.state().references.values().filter(|r| r.object_id == id && (hard || !r.deleted)).map(|r| r.id).collect();
     for r in refs {
         work.push(Change::ReferenceDeleted { id: r, hard, timestamp: ctx.now });
     }
     // References from other objects to this object (or to its attributes) go with it (soft).
-    let mut targets: Vec<uuid::Uuid> = work.state.object_attributes(id).map(|a| a.uuid).collect();
-    if let Some(o) = work.state.objects.get(&id) {
+    let mut targets: Vec<uuid::Uuid> = work.state().object_attributes(id).map(|a| a.uuid).collect();
+    if let Some(o) = work.state().objects.get(&id) {
         targets.push(o.uuid);
     }
     let inbound: Vec<i64> = work
-        .state
+        .state()
         .references
         .values()
         .filter(|r| r.object_id != id && !r.deleted && targets.contains(&r.referenced_uuid))
@@ -725,11 +737,8 @@ fn merge_attribute(
     object_id: i64,
     ids: &mut IdPool,
 ) -> Result<(), DomainError> {
-    let existing = work
-        .state
-        .attribute_by_uuid(&draft.uuid)
-        .or_else(|| draft.id.and_then(|id| work.state.attributes.get(&id)))
-        .cloned();
+    let state = work.state();
+    let existing = state.attribute_by_uuid(&draft.uuid).or_else(|| draft.id.and_then(|id| state.attributes.get(&id))).cloned();
     match existing {
         Some(current) => {
             if draft.timestamp.is_some_and(|t| t <= current.timestamp) {
@@ -740,7 +749,7 @@ fn merge_attribute(
                 return Ok(());
             }
             if let Some(next) = patch_attribute(ctx, &current, draft)? {
-                check_duplicate(&work.state, &next)?;
+                check_duplicate(work.state(), &next)?;
                 work.push(Change::AttributeUpdated(next));
             }
             Ok(())
@@ -750,11 +759,8 @@ fn merge_attribute(
 }
 
 fn merge_object(ctx: &Context<'_>, work: &mut Work<'_>, draft: &ObjectDraft, ids: &mut IdPool) -> Result<(), DomainError> {
-    let existing = work
-        .state
-        .object_by_uuid(&draft.uuid)
-        .or_else(|| draft.id.and_then(|id| work.state.objects.get(&id)))
-        .cloned();
+    let state = work.state();
+    let existing = state.object_by_uuid(&draft.uuid).or_else(|| draft.id.and_then(|id| state.objects.get(&id))).cloned();
     let Some(current) = existing else {
         add_object(ctx, work, draft, false, ids)?;
         return Ok(());
@@ -799,7 +805,7 @@ fn merge_object(ctx: &Context<'_>, work: &mut Work<'_>, draft: &ObjectDraft, ids
     }
     for r in &draft.references {
         if r.deleted == Some(true) {
-            if let Some(&rid) = work.state.reference_ids.get(&r.uuid) {
+            if let Some(&rid) = work.state().reference_ids.get(&r.uuid) {
                 work.push(Change::ReferenceDeleted { id: rid, hard: false, timestamp: ctx.now });
             }
         } else {
@@ -807,7 +813,7 @@ fn merge_object(ctx: &Context<'_>, work: &mut Work<'_>, draft: &ObjectDraft, ids
         }
     }
     let relations: Vec<String> =
-        work.state.object_attributes(current.id).filter(|a| !a.deleted).filter_map(|a| a.object_relation.clone()).collect();
+        work.state().object_attributes(current.id).filter(|a| !a.deleted).filter_map(|a| a.object_relation.clone()).collect();
     check_template(ctx, &next, &relations)?;
     if next != current || work.changes.len() > before {
         next.timestamp = ctx.now;
@@ -818,7 +824,7 @@ fn merge_object(ctx: &Context<'_>, work: &mut Work<'_>, draft: &ObjectDraft, ids
 
 fn merge_event_tags(ctx: &Context<'_>, work: &mut Work<'_>, tags: &[TagDraft]) -> Result<(), DomainError> {
     for t in tags {
-        let attached = work.state.tags.iter().find(|x| x.tag_id == t.tag.id).cloned();
+        let attached = work.state().tags.iter().find(|x| x.tag_id == t.tag.id).cloned();
         match (t.deleted, attached) {
             (true, Some(link)) => work.push(Change::EventUntagged { tag_id: t.tag.id, local: link.local }),
             (false, None) => {
@@ -902,7 +908,7 @@ pub fn decide(state: &EventState, ctx: &Context<'_>, command: EventCommand) -> R
             let mut work = Work::new(state);
             work.push(Change::EventCreated(meta));
             for t in draft.tags.iter().filter(|t| !t.deleted) {
-                if work.state.tags.iter().any(|x| x.tag_id == t.tag.id) {
+                if work.state().tags.iter().any(|x| x.tag_id == t.tag.id) {
                     continue;
                 }
                 check_tag(ctx, &t.tag, t.local)?;
@@ -1057,9 +1063,9 @@ pub fn decide(state: &EventState, ctx: &Context<'_>, command: EventCommand) -> R
                 }
                 _ => {}
             }
-            let base = work.state.attributes.get(&current.id).cloned().unwrap_or(current);
+            let base = work.state().attributes.get(&current.id).cloned().unwrap_or(current);
             if let Some(next) = patch_attribute(ctx, &base, &AttributeDraft { deleted: None, ..draft })? {
-                check_duplicate(&work.state, &next)?;
+                check_duplicate(work.state(), &next)?;
                 work.push(Change::AttributeUpdated(next));
             }
             touch_object_of(ctx, &mut work, base.object_id);
@@ -1253,7 +1259,7 @@ pub fn decide(state: &EventState, ctx: &Context<'_>, command: EventCommand) -> R
 
 /// Tagging an attribute changes it: its timestamp moves (an `AttributeUpdated` with only that).
 fn touch_attribute(ctx: &Context<'_>, work: &mut Work<'_>, id: i64) {
-    if let Some(mut a) = work.state.attributes.get(&id).cloned() {
+    if let Some(mut a) = work.state().attributes.get(&id).cloned() {
         if a.timestamp != ctx.now {
             a.timestamp = ctx.now;
             work.push(Change::AttributeUpdated(a));
@@ -1266,7 +1272,7 @@ pub(super) fn touch_object_of(ctx: &Context<'_>, work: &mut Work<'_>, object_id:
     if object_id == 0 || !work.touched {
         return;
     }
-    if let Some(mut o) = work.state.objects.get(&object_id).cloned() {
+    if let Some(mut o) = work.state().objects.get(&object_id).cloned() {
         if o.timestamp != ctx.now {
             o.timestamp = ctx.now;
             work.push(Change::ObjectUpdated(o));
