@@ -13,5 +13,9 @@ pub mod settings;
 pub mod shutdown;
 pub mod telemetry;
 
+/// Every binary that links the platform allocates through mimalloc (docs/adr/0007-allocator.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub use settings::Settings;
 pub use shutdown::Shutdown;
