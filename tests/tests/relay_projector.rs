@@ -398,3 +398,41 @@ async fn a_durable_acknowledged_per_message_is_replaced_by_one_acknowledged_per_
     shutdown.trigger();
     relay.await.expect("relay");
 }
+
+#[tokio::test]
+async fn two_instances_of_one_projector_apply_each_change_once() {
+    let db = TestDb::new().await;
+    Recorder::create_table(&db.pool.get().await.expect("pool")).await;
+    let appender = Appender::spawn(db.pool.clone(), None);
+    let options = Options { batch_size: 7, idle_wait: Duration::from_millis(10), ..Options::default() };
+    let mut instances = Vec::new();
+    for _ in 0..2 {
+        instances.push(Runtime::new(Recorder::new("rec"), db.pool.clone(), None, options.clone()).await.expect("runtime"));
+    }
+    for _ in 0..40 {
+        appender.commit(commit(3, "test.w")).await.expect("append");
+    }
+    let head = db.head().await;
+    // Both step concurrently over the same log: every batch is claimed by one of them.
+    let steps: Vec<_> = instances
+        .into_iter()
+        .map(|mut rt| {
+            tokio::spawn(async move {
+                let mut applied = 0;
+                while rt.checkpoint() < head {
+                    if let Outcome::Applied(n) = rt.try_apply_next().await.expect("step") {
+                        applied += n;
+                    }
+                }
+                applied
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for s in steps {
+        total += s.await.expect("instance");
+    }
+    let row = db.pool.get().await.expect("pool").query_one("SELECT count(*), count(DISTINCT position) FROM test_applied", &[]).await.expect("q");
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (head, head), "applied exactly once");
+    assert_eq!(total as i64, head, "the instances' counts add up to the log");
+}

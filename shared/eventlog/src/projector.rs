@@ -177,9 +177,10 @@ pub struct Runtime<P: Projector> {
     live: Option<Live>,
     next_live_attempt: Instant,
     last_progress: Instant,
-    /// The log head last read, and when: while JetStream delivers, it is read again only every
-    /// [`HEAD_REFRESH`] (it only chooses between live and catch-up reading and times waits).
-    head: (i64, Instant),
+    /// The log head last read, and when: while JetStream delivers less than full batches, it is read
+    /// again only every [`HEAD_REFRESH`] (it only chooses between live and catch-up reading and times
+    /// waits).
+    head: Option<(i64, Instant)>,
     metric_checkpoint: Handle,
     metric_lag: Handle,
     metric_applied: Handle,
@@ -225,7 +226,7 @@ impl<P: Projector> Runtime<P> {
             live: None,
             next_live_attempt: Instant::now(),
             last_progress: Instant::now(),
-            head: (0, Instant::now() - HEAD_REFRESH),
+            head: None,
         })
     }
 
@@ -248,16 +249,18 @@ impl<P: Projector> Runtime<P> {
     /// Database or NATS failures, or a change that failed to apply (retried on the next step until it is
     /// dead-lettered).
     pub async fn try_apply_next(&mut self) -> Result<Outcome, RuntimeError> {
-        let head = if self.live.is_some() && self.head.1.elapsed() < HEAD_REFRESH {
-            self.head.0
-        } else {
-            let client = self.pool.get().await?;
-            let head = store::head(&client).await?.position;
-            self.head = (head, Instant::now());
-            head
+        let recent = self.head.filter(|(_, at)| self.live.is_some() && at.elapsed() < HEAD_REFRESH);
+        let head = match recent {
+            Some((head, _)) => head,
+            None => {
+                let client = self.pool.get().await?;
+                let head = store::head(&client).await?.position;
+                self.head = Some((head, Instant::now()));
+                head
+            }
         };
-        self.metric_lag.set(head - self.checkpoint);
-        let behind = head - self.checkpoint;
+        let behind = (head - self.checkpoint).max(0);
+        self.metric_lag.set(behind);
         if behind > self.options.catchup_threshold {
             // Far behind: bulk catch-up from PostgreSQL; JetStream resumes afterwards at the checkpoint.
             self.live = None;
@@ -279,6 +282,10 @@ impl<P: Projector> Runtime<P> {
                 return self.apply_from_postgres().await;
             }
             return Ok(Outcome::Idle);
+        }
+        if messages.len() >= self.options.batch_size {
+            // A full batch: the log may be far ahead (a large commit), which the head tells at once.
+            self.head = None;
         }
         self.apply_messages(messages).await
     }
@@ -492,39 +499,34 @@ impl<P: Projector> Runtime<P> {
     }
 
     async fn apply_in_tx_inner(&mut self, changes: &[StoredChange]) -> Result<usize, TxError> {
-        let mut client = self.pool.get().await.map_err(|e| TxError::Runtime(e.into()))?;
-        let tx = client.transaction().await.map_err(|e| TxError::Runtime(e.into()))?;
+        let runtime = |e: tokio_postgres::Error| TxError::Runtime(e.into());
         let name = self.projector.name().to_string();
+        let mut client = self.pool.get().await.map_err(|e| TxError::Runtime(e.into()))?;
+        let todo: Vec<StoredChange> = changes.iter().filter(|c| c.position > self.checkpoint).cloned().collect();
+        let (Some(first), Some(last)) = (todo.first().map(|c| c.position), todo.last().map(|c| c.position)) else { return Ok(0) };
+        let tx = client.transaction().await.map_err(runtime)?;
+        // The checkpoint is claimed and moved in one statement, which also locks it until the commit:
+        // it moves only from the position this runtime applied last, so a second instance of the
+        // projector that got there first makes the claim fail instead of applying a batch twice.
         // Read models are derived data: a crash may lose the last projector commits (checkpoint and data
         // together, never one without the other) and they are simply re-applied from the log. Not
-        // waiting for the WAL flush here keeps read-your-writes fast.
-        // `set_config(…, true)` is `SET LOCAL`, taken in the same round trip as the checkpoint's lock.
-        let lock = tx
+        // waiting for the WAL flush (`set_config(…, true)` is `SET LOCAL`) keeps read-your-writes fast.
+        let claim = tx
             .prepare_cached(
-                "SELECT position, set_config('synchronous_commit', 'off', true) FROM es.projector_checkpoints \
-                 WHERE projector = $1 FOR UPDATE",
+                "UPDATE es.projector_checkpoints SET position = $3, updated_at = clock_timestamp() \
+                 WHERE projector = $1 AND position = $2 RETURNING set_config('synchronous_commit', 'off', true)",
             )
             .await
-            .map_err(|e| TxError::Runtime(e.into()))?;
-        let checkpoint: i64 = tx.query_one(&lock, &[&name]).await.map_err(|e| TxError::Runtime(e.into()))?.get(0);
-        let todo: Vec<StoredChange> = changes.iter().filter(|c| c.position > checkpoint).cloned().collect();
-        let Some(last) = todo.last().map(|c| c.position) else {
-            tx.commit().await.map_err(|e| TxError::Runtime(e.into()))?;
-            self.checkpoint = checkpoint;
-            return Ok(0);
-        };
-        if todo[0].position != checkpoint + 1 {
+            .map_err(runtime)?;
+        let claimed = first == self.checkpoint + 1 && tx.query_opt(&claim, &[&name, &self.checkpoint, &last]).await.map_err(runtime)?.is_some();
+        if !claimed {
             // Another instance moved the checkpoint, or the caller's batch starts past a hole.
-            tx.commit().await.map_err(|e| TxError::Runtime(e.into()))?;
-            self.checkpoint = checkpoint;
+            let read = tx.prepare_cached("SELECT position FROM es.projector_checkpoints WHERE projector = $1").await.map_err(runtime)?;
+            self.checkpoint = tx.query_one(&read, &[&name]).await.map_err(runtime)?.get(0);
+            tx.commit().await.map_err(runtime)?;
             return Ok(0);
         }
         self.projector.apply(&tx, &todo).await.map_err(TxError::Apply)?;
-        let update = tx
-            .prepare_cached("UPDATE es.projector_checkpoints SET position = $2, updated_at = clock_timestamp() WHERE projector = $1")
-            .await
-            .map_err(|e| TxError::Apply(e.into()))?;
-        tx.execute(&update, &[&name, &last]).await.map_err(|e| TxError::Apply(e.into()))?;
         tx.commit().await.map_err(|e| TxError::Apply(e.into()))?;
         self.advanced(last, todo.len());
         Ok(todo.len())
