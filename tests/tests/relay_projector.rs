@@ -42,6 +42,16 @@ async fn stream_last_sequence(js: &jetstream::Context) -> u64 {
     }
 }
 
+/// Every change of the log up to `head` recorded once by the test projector.
+async fn assert_applied_once(db: &TestDb, head: i64) {
+    let row = db.pool.get().await.expect("pool").query_one("SELECT count(*), count(DISTINCT position) FROM test_applied", &[]).await.expect("q");
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (head, head), "applied exactly once");
+}
+
+async fn wait_until_published(js: &jetstream::Context, head: i64) {
+    assert!(cairn_tests::eventually(Duration::from_secs(20), || async { stream_last_sequence(js).await as i64 == head }).await);
+}
+
 /// Reads the whole change stream and checks sequence == position == PostgreSQL's change at that position.
 async fn assert_stream_mirrors_log(db: &TestDb, js: &jetstream::Context) {
     let head = db.head().await;
@@ -205,7 +215,7 @@ async fn a_projector_killed_between_commit_and_ack_does_not_apply_twice() {
     }
     let head = db.head().await;
     let js = jetstream::new(client.clone());
-    assert!(cairn_tests::eventually(Duration::from_secs(20), || async { stream_last_sequence(&js).await as i64 == head }).await);
+    wait_until_published(&js, head).await;
 
     // First incarnation commits every batch but "dies" before acking anything.
     let crashing = Options {
@@ -241,8 +251,7 @@ async fn a_projector_killed_between_commit_and_ack_does_not_apply_twice() {
     let (pending, redelivered) = consumer_pending().await;
     assert!(redelivered > 0 || pending == 0, "redeliveries happened");
     assert_eq!(pending, 0, "the redeliveries were acked");
-    let row = db.pool.get().await.expect("pool").query_one("SELECT count(*), count(DISTINCT position) FROM test_applied", &[]).await.expect("q");
-    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (head, head), "applied exactly once");
+    assert_applied_once(&db, head).await;
     shutdown.trigger();
     relay.await.expect("relay");
 }
@@ -367,7 +376,7 @@ async fn a_durable_acknowledged_per_message_is_replaced_by_one_acknowledged_per_
     }
     let head = db.head().await;
     let js = jetstream::new(client.clone());
-    assert!(cairn_tests::eventually(Duration::from_secs(20), || async { stream_last_sequence(&js).await as i64 == head }).await);
+    wait_until_published(&js, head).await;
     // The durable an earlier version left behind: explicit acknowledgement of every message.
     let stream = js.get_stream(CHANGES_STREAM).await.expect("stream");
     let old = jetstream::consumer::pull::Config {
@@ -393,8 +402,7 @@ async fn a_durable_acknowledged_per_message_is_replaced_by_one_acknowledged_per_
     assert_eq!(info.config.ack_policy, jetstream::consumer::AckPolicy::All);
     assert_eq!(info.num_ack_pending, 0, "acknowledging each batch's last message acknowledged the batch");
     assert_eq!(info.ack_floor.stream_sequence as i64, head);
-    let row = db.pool.get().await.expect("pool").query_one("SELECT count(*), count(DISTINCT position) FROM test_applied", &[]).await.expect("q");
-    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (head, head), "applied exactly once");
+    assert_applied_once(&db, head).await;
     shutdown.trigger();
     relay.await.expect("relay");
 }
@@ -432,7 +440,6 @@ async fn two_instances_of_one_projector_apply_each_change_once() {
     for s in steps {
         total += s.await.expect("instance");
     }
-    let row = db.pool.get().await.expect("pool").query_one("SELECT count(*), count(DISTINCT position) FROM test_applied", &[]).await.expect("q");
-    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (head, head), "applied exactly once");
+    assert_applied_once(&db, head).await;
     assert_eq!(total as i64, head, "the instances' counts add up to the log");
 }
