@@ -35,6 +35,8 @@ ensure_packages() {
   pg_bindir >/dev/null || want+=(postgresql)
   nats_bin >/dev/null || want+=(nats-server)
   command -v curl >/dev/null || want+=(curl)
+  # The C compiler links the binaries and builds mimalloc (ADR 0007).
+  command -v cc >/dev/null || want+=(gcc libc6-dev)
   python3 -c 'import venv, ensurepip' 2>/dev/null || want+=(python3-venv)
   [ ${#want[@]} -eq 0 ] && return 0
   log "installing ${want[*]} (apt)"
