@@ -443,3 +443,36 @@ async fn two_instances_of_one_projector_apply_each_change_once() {
     assert_applied_once(&db, head).await;
     assert_eq!(total as i64, head, "the instances' counts add up to the log");
 }
+
+#[tokio::test]
+async fn a_lingering_projector_gathers_changes_that_arrive_after_the_first_into_one_batch() {
+    let db = TestDb::new().await;
+    let nats = NatsServer::start().await;
+    let client = nats.client().await;
+    let shutdown = Shutdown::new();
+    let relay = spawn_relay(&db, client.clone(), shutdown.clone());
+    Recorder::create_table(&db.pool.get().await.expect("pool")).await;
+    let appender = Appender::spawn(db.pool.clone(), Some(client.clone()));
+    appender.commit(commit(1, "test.first")).await.expect("append");
+    let js = jetstream::new(client.clone());
+    wait_until_published(&js, 1).await;
+    let options = Options { idle_wait: Duration::from_secs(2), linger: Duration::from_millis(400), ..Options::default() };
+    let mut runtime = Runtime::new(Recorder::new("rec"), db.pool.clone(), Some(client.clone()), options).await.expect("runtime");
+    while runtime.checkpoint() < 1 {
+        runtime.try_apply_next().await.expect("step");
+    }
+    assert!(runtime.is_live());
+    // Four single changes, 40 ms apart: a projector that lingers 400 ms applies them together.
+    let writer = tokio::spawn(async move {
+        for _ in 0..4 {
+            appender.commit(commit(1, "test.later")).await.expect("append");
+            tokio::time::sleep(Duration::from_millis(40)).await;
+        }
+    });
+    let Outcome::Applied(n) = runtime.try_apply_next().await.expect("step") else { panic!("nothing applied") };
+    assert_eq!(n, 4, "one batch for the four changes");
+    writer.await.expect("writer");
+    assert_applied_once(&db, 5).await;
+    shutdown.trigger();
+    relay.await.expect("relay");
+}

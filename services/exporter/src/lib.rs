@@ -47,6 +47,12 @@ impl Projector for Exporter {
     }
 }
 
+/// The projector options of the exporter: the shared ones, plus a linger (nothing waits on the
+/// exporter, so it applies fewer, larger batches).
+fn exporter_options(s: &cairn_platform::settings::ProjectorSettings) -> Options {
+    Options { linger: std::time::Duration::from_millis(s.exporter_linger_ms), ..Options::from_settings(s) }
+}
+
 /// Runs the exporter until shutdown: the projector, the feed publisher and the export generator.
 ///
 /// # Errors
@@ -61,7 +67,7 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), BoxError>
     let state = AppState::new(settings.clone(), pool.clone(), appender, watcher, nats.clone(), reference);
     let written = Arc::new(std::sync::atomic::AtomicI64::new(outbox::UNKNOWN));
     let exporter = Exporter { state: state.clone(), written: written.clone() };
-    let runtime = Runtime::new(exporter, pool.clone(), nats.clone(), Options::from_settings(&settings.projector)).await?;
+    let runtime = Runtime::new(exporter, pool.clone(), nats.clone(), exporter_options(&settings.projector)).await?;
     let mut tasks = tokio::task::JoinSet::new();
     if let Some(client) = nats {
         tasks.spawn(outbox::run(pool, client, written, shutdown.clone()));

@@ -431,21 +431,23 @@ pub async fn finish(tx: &Transaction<'_>, p: &mut Pending) -> Result<(), ApplyEr
     let touched = std::mem::take(&mut p.touched);
     let (ids, deltas): (Vec<i64>, Vec<i64>) = std::mem::take(&mut p.added).into_iter().filter(|(id, _)| !touched.contains(id)).unzip();
     if !ids.is_empty() {
-        tx.execute(
-            "UPDATE rm.events e SET attribute_count = e.attribute_count + x.d FROM unnest($1::bigint[], $2::bigint[]) AS x(id, d) WHERE e.id = x.id",
-            &[&ids, &deltas],
-        )
-        .await?;
+        let stmt = tx
+            .prepare_cached(
+                "UPDATE rm.events e SET attribute_count = e.attribute_count + x.d FROM unnest($1::bigint[], $2::bigint[]) AS x(id, d) WHERE e.id = x.id",
+            )
+            .await?;
+        tx.execute(&stmt, &[&ids, &deltas]).await?;
     }
     if touched.is_empty() {
         return Ok(());
     }
     let ids: Vec<i64> = touched.into_iter().collect();
-    tx.execute(
-        "UPDATE rm.events e SET attribute_count = \
-         (SELECT count(*) FROM rm.attributes a WHERE a.event_id = e.id AND NOT a.deleted) WHERE e.id = ANY($1)",
-        &[&ids],
-    )
-    .await?;
+    let stmt = tx
+        .prepare_cached(
+            "UPDATE rm.events e SET attribute_count = \
+             (SELECT count(*) FROM rm.attributes a WHERE a.event_id = e.id AND NOT a.deleted) WHERE e.id = ANY($1)",
+        )
+        .await?;
+    tx.execute(&stmt, &[&ids]).await?;
     Ok(())
 }

@@ -132,6 +132,10 @@ pub struct Options {
     pub poll: Duration,
     /// Fault injection for tests: never ack (as if the process died right after each commit).
     pub crash_before_ack: bool,
+    /// Once a live message arrived, how long to wait for more before applying the batch (zero: take
+    /// only what is already there). A projector nothing waits on trades this much delay for fewer,
+    /// larger transactions.
+    pub linger: Duration,
 }
 
 impl Default for Options {
@@ -145,6 +149,7 @@ impl Default for Options {
             stall_after: Duration::from_secs(2),
             poll: Duration::from_millis(100),
             crash_before_ack: false,
+            linger: Duration::ZERO,
         }
     }
 }
@@ -385,9 +390,17 @@ impl<P: Projector> Runtime<P> {
             }
             Ok(Some(Ok(m))) => out.push(m),
         }
+        let until = Instant::now() + self.options.linger;
         while out.len() < self.options.batch_size {
-            match live.messages.next().now_or_never() {
-                Some(Some(Ok(m))) => out.push(m),
+            let next = match live.messages.next().now_or_never() {
+                Some(next) => next,
+                None => match until.checked_duration_since(Instant::now()).filter(|left| !left.is_zero()) {
+                    Some(left) => tokio::time::timeout(left, live.messages.next()).await.ok().flatten(),
+                    None => break,
+                },
+            };
+            match next {
+                Some(Ok(m)) => out.push(m),
                 _ => break,
             }
         }

@@ -101,6 +101,9 @@ pub struct ProjectorSettings {
     pub catchup_threshold: i64,
     /// Attempts before a change that keeps failing is dead-lettered.
     pub max_attempts: i32,
+    /// How long the exporter, once a live change arrives, lets more accumulate into the same batch
+    /// (nothing waits for the exporter to answer a request; the indexer and the correlator never linger).
+    pub exporter_linger_ms: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -151,7 +154,7 @@ impl Default for InstanceSettings {
 
 impl Default for ProjectorSettings {
     fn default() -> Self {
-        Self { batch_size: 1_000, catchup_threshold: 2_000, max_attempts: 5 }
+        Self { batch_size: 1_000, catchup_threshold: 2_000, max_attempts: 5, exporter_linger_ms: 50 }
     }
 }
 
