@@ -270,6 +270,10 @@ pub async fn wait_for_read_models(state: &AppState, position: i64) {
 /// The read models a write waits for (projector names; the API does not depend on their crates).
 pub const READ_MODELS: [&str; 2] = ["indexer", "correlator"];
 
+/// The exporter's projector name: no write waits for it, but the export listing does (see
+/// `handlers::exports::index`).
+pub const EXPORTER: &str = "exporter";
+
 /// `n` fresh ids from an id sequence (`ids.<sequence>`).
 ///
 /// # Errors

@@ -24,7 +24,7 @@ use std::sync::Arc;
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The projector name (checkpoint key and JetStream durable).
-pub const NAME: &str = "exporter";
+pub const NAME: &str = cairn_api::commands::EXPORTER;
 
 #[derive(Clone)]
 pub struct Exporter {

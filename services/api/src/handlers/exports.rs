@@ -54,14 +54,16 @@ fn export_of(state: &AppState, req: &Request) -> Result<Export, ApiError> {
     Ok(export)
 }
 
-/// `GET /events/export`: the view's exports with their freshness. Listing them starts keeping them
-/// fresh (MISP's export page, where a click generates each).
+/// `GET /events/export`: the view's exports with their freshness, as of every change recorded before
+/// the request. Listing them starts keeping them fresh (MISP's export page, where a click generates
+/// each).
 ///
 /// # Errors
 /// Database errors.
 pub async fn index(state: &AppState, auth: &Authed) -> Result<Response, ApiError> {
     let view = view_of(auth);
     register(state, view, &default_exports(), false).await?;
+    exporter_caught_up(state).await?;
     let client = state.pool.get().await?;
     let rows = client
         .query(
@@ -99,6 +101,24 @@ pub async fn index(state: &AppState, auth: &Authed) -> Result<Response, ApiError
         }));
     }
     Ok(json(Value::Array(list)))
+}
+
+/// How long the listing waits for the exporter (it applies its batches up to
+/// `[projector] exporter_linger_ms` after the changes; a stopped exporter costs a listing this much).
+const EXPORTER_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Waits (bounded) until the exporter has examined every change recorded before this request, so
+/// that freshness answers for the caller's own writes: a file is not listed fresh while a change it
+/// depends on is still on its way to the exporter.
+async fn exporter_caught_up(state: &AppState) -> Result<(), ApiError> {
+    let head = {
+        let client = state.pool.get().await?;
+        cairn_eventlog::store::head(&client).await?.position
+    };
+    if !state.watcher.wait_for(crate::commands::EXPORTER, head, EXPORTER_WAIT).await {
+        tracing::debug!(head, "the exporter has not reached the log head; export freshness may lag");
+    }
+    Ok(())
 }
 
 /// `POST /jobs/cache/<type>[/<extra>]`: (re)generate an export of the caller's view.
