@@ -42,6 +42,51 @@ async fn stream_last_sequence(js: &jetstream::Context) -> u64 {
     }
 }
 
+/// The setting of the live tests: a database with the test projector's table, a nats-server, a running
+/// relay and an appender that wakes it.
+struct Live {
+    db: TestDb,
+    _nats: NatsServer,
+    client: async_nats::Client,
+    shutdown: Shutdown,
+    relay: tokio::task::JoinHandle<()>,
+    appender: Appender,
+}
+
+impl Live {
+    async fn start() -> Self {
+        let db = TestDb::new().await;
+        let nats = NatsServer::start().await;
+        let client = nats.client().await;
+        let shutdown = Shutdown::new();
+        let relay = spawn_relay(&db, client.clone(), shutdown.clone());
+        Recorder::create_table(&db.pool.get().await.expect("pool")).await;
+        let appender = Appender::spawn(db.pool.clone(), Some(client.clone()));
+        Self { db, _nats: nats, client, shutdown, relay, appender }
+    }
+
+    /// Appends `commits` commits of `changes` changes each and waits until JetStream holds them all;
+    /// returns the log head.
+    async fn published(&self, commits: usize, changes: usize) -> i64 {
+        for _ in 0..commits {
+            self.appender.commit(commit(changes, "test.published")).await.expect("append");
+        }
+        let head = self.db.head().await;
+        wait_until_published(&jetstream::new(self.client.clone()), head).await;
+        head
+    }
+
+    async fn runtime(&self, options: Options) -> Runtime<Recorder> {
+        Runtime::new(Recorder::new("rec"), self.db.pool.clone(), Some(self.client.clone()), options).await.expect("runtime")
+    }
+
+    /// Stops the relay (the database and nats-server stay up until the value is dropped).
+    async fn stop(&mut self) {
+        self.shutdown.trigger();
+        (&mut self.relay).await.expect("relay");
+    }
+}
+
 /// Every change of the log up to `head` recorded once by the test projector.
 async fn assert_applied_once(db: &TestDb, head: i64) {
     let row = db.pool.get().await.expect("pool").query_one("SELECT count(*), count(DISTINCT position) FROM test_applied", &[]).await.expect("q");
@@ -87,19 +132,12 @@ async fn assert_stream_mirrors_log(db: &TestDb, js: &jetstream::Context) {
 
 #[tokio::test]
 async fn every_change_reaches_a_live_projector_exactly_once() {
-    let db = TestDb::new().await;
-    let nats = NatsServer::start().await;
-    let client = nats.client().await;
-    let shutdown = Shutdown::new();
-    let relay = spawn_relay(&db, client.clone(), shutdown.clone());
-    Recorder::create_table(&db.pool.get().await.expect("pool")).await;
-    let options = Options { idle_wait: Duration::from_millis(50), ..Options::default() };
-    let mut runtime = Runtime::new(Recorder::new("rec"), db.pool.clone(), Some(client.clone()), options).await.expect("runtime");
-
-    let appender = Appender::spawn(db.pool.clone(), Some(client.clone()));
+    let mut live = Live::start().await;
+    let db = &live.db;
+    let mut runtime = live.runtime(Options { idle_wait: Duration::from_millis(50), ..Options::default() }).await;
     let writers: Vec<_> = (0..8)
         .map(|w| {
-            let appender = appender.clone();
+            let appender = live.appender.clone();
             tokio::spawn(async move {
                 for i in 0..60 {
                     appender.commit(commit(1 + (i + w) % 4, "test.happened")).await.expect("append");
@@ -131,9 +169,8 @@ async fn every_change_reaches_a_live_projector_exactly_once() {
     assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (head, head), "each change applied exactly once");
     assert_eq!((row.get::<_, i64>(2), row.get::<_, i64>(3)), (1, head));
     assert!(live_steps > 0, "the projector followed JetStream");
-    shutdown.trigger();
-    relay.await.expect("relay task");
-    assert_stream_mirrors_log(&db, &jetstream::new(client)).await;
+    live.stop().await;
+    assert_stream_mirrors_log(&live.db, &jetstream::new(live.client.clone())).await;
 }
 
 #[tokio::test]
@@ -203,19 +240,9 @@ async fn the_relay_survives_a_nats_restart_and_refills_a_wiped_stream() {
 
 #[tokio::test]
 async fn a_projector_killed_between_commit_and_ack_does_not_apply_twice() {
-    let db = TestDb::new().await;
-    let nats = NatsServer::start().await;
-    let client = nats.client().await;
-    let shutdown = Shutdown::new();
-    let relay = spawn_relay(&db, client.clone(), shutdown.clone());
-    Recorder::create_table(&db.pool.get().await.expect("pool")).await;
-    let appender = Appender::spawn(db.pool.clone(), None);
-    for _ in 0..20 {
-        appender.commit(commit(5, "test.y")).await.expect("append");
-    }
-    let head = db.head().await;
-    let js = jetstream::new(client.clone());
-    wait_until_published(&js, head).await;
+    let mut live = Live::start().await;
+    let head = live.published(20, 5).await;
+    let js = jetstream::new(live.client.clone());
 
     // First incarnation commits every batch but "dies" before acking anything.
     let crashing = Options {
@@ -224,7 +251,7 @@ async fn a_projector_killed_between_commit_and_ack_does_not_apply_twice() {
         crash_before_ack: true,
         ..Options::default()
     };
-    let mut first = Runtime::new(Recorder::new("rec"), db.pool.clone(), Some(client.clone()), crashing.clone()).await.expect("rt");
+    let mut first = live.runtime(crashing.clone()).await;
     while first.checkpoint() < head {
         first.try_apply_next().await.expect("step");
     }
@@ -240,9 +267,7 @@ async fn a_projector_killed_between_commit_and_ack_does_not_apply_twice() {
     };
     let (pending, _) = consumer_pending().await;
     assert!(pending > 0, "messages were left unacked");
-    let mut second = Runtime::new(Recorder::new("rec"), db.pool.clone(), Some(client.clone()), Options { crash_before_ack: false, ..crashing })
-        .await
-        .expect("rt");
+    let mut second = live.runtime(Options { crash_before_ack: false, ..crashing }).await;
     // Step for a while: past ack_wait the server redelivers; each redelivery is skipped and acked.
     let until = std::time::Instant::now() + Duration::from_secs(4);
     while std::time::Instant::now() < until {
@@ -251,9 +276,8 @@ async fn a_projector_killed_between_commit_and_ack_does_not_apply_twice() {
     let (pending, redelivered) = consumer_pending().await;
     assert!(redelivered > 0 || pending == 0, "redeliveries happened");
     assert_eq!(pending, 0, "the redeliveries were acked");
-    assert_applied_once(&db, head).await;
-    shutdown.trigger();
-    relay.await.expect("relay");
+    assert_applied_once(&live.db, head).await;
+    live.stop().await;
 }
 
 #[tokio::test]
@@ -280,33 +304,24 @@ async fn without_nats_a_projector_reads_postgres() {
 
 #[tokio::test]
 async fn a_far_behind_projector_catches_up_from_postgres_then_goes_live() {
-    let db = TestDb::new().await;
-    let nats = NatsServer::start().await;
-    let client = nats.client().await;
-    let shutdown = Shutdown::new();
-    let relay = spawn_relay(&db, client.clone(), shutdown.clone());
-    Recorder::create_table(&db.pool.get().await.expect("pool")).await;
-    let appender = Appender::spawn(db.pool.clone(), None);
+    let mut live = Live::start().await;
     for _ in 0..10 {
-        appender.commit(commit(100, "test.z")).await.expect("append");
+        live.appender.commit(commit(100, "test.z")).await.expect("append");
     }
-    let options = Options { catchup_threshold: 50, batch_size: 100, idle_wait: Duration::from_millis(50), ..Options::default() };
-    let mut rt = Runtime::new(Recorder::new("rec"), db.pool.clone(), Some(client.clone()), options).await.expect("rt");
+    let mut rt = live.runtime(Options { catchup_threshold: 50, batch_size: 100, idle_wait: Duration::from_millis(50), ..Options::default() }).await;
     let first = rt.try_apply_next().await.expect("step");
     assert_eq!(first, Outcome::Applied(100));
     assert!(!rt.is_live(), "far behind: read PostgreSQL");
     while rt.checkpoint() < 1_000 {
         rt.try_apply_next().await.expect("step");
     }
-    appender.commit(commit(3, "test.z")).await.expect("append");
+    live.appender.commit(commit(3, "test.z")).await.expect("append");
     while rt.checkpoint() < 1_003 {
         rt.try_apply_next().await.expect("step");
     }
     assert!(rt.is_live(), "caught up: following JetStream");
-    let n: i64 = db.pool.get().await.expect("pool").query_one("SELECT count(*) FROM test_applied", &[]).await.expect("q").get(0);
-    assert_eq!(n, 1_003);
-    shutdown.trigger();
-    relay.await.expect("relay");
+    assert_applied_once(&live.db, 1_003).await;
+    live.stop().await;
 }
 
 #[tokio::test]
@@ -364,19 +379,9 @@ async fn read_your_writes_waits_end_on_checkpoint_announcements() {
 
 #[tokio::test]
 async fn a_durable_acknowledged_per_message_is_replaced_by_one_acknowledged_per_batch() {
-    let db = TestDb::new().await;
-    let nats = NatsServer::start().await;
-    let client = nats.client().await;
-    let shutdown = Shutdown::new();
-    let relay = spawn_relay(&db, client.clone(), shutdown.clone());
-    Recorder::create_table(&db.pool.get().await.expect("pool")).await;
-    let appender = Appender::spawn(db.pool.clone(), Some(client.clone()));
-    for _ in 0..10 {
-        appender.commit(commit(3, "test.z")).await.expect("append");
-    }
-    let head = db.head().await;
-    let js = jetstream::new(client.clone());
-    wait_until_published(&js, head).await;
+    let mut live = Live::start().await;
+    let head = live.published(10, 3).await;
+    let js = jetstream::new(live.client.clone());
     // The durable an earlier version left behind: explicit acknowledgement of every message.
     let stream = js.get_stream(CHANGES_STREAM).await.expect("stream");
     let old = jetstream::consumer::pull::Config {
@@ -386,8 +391,7 @@ async fn a_durable_acknowledged_per_message_is_replaced_by_one_acknowledged_per_
     };
     stream.create_consumer(old).await.expect("old durable");
 
-    let options = Options { idle_wait: Duration::from_millis(50), ..Options::default() };
-    let mut runtime = Runtime::new(Recorder::new("rec"), db.pool.clone(), Some(client.clone()), options).await.expect("runtime");
+    let mut runtime = live.runtime(Options { idle_wait: Duration::from_millis(50), ..Options::default() }).await;
     let mut live_applied = 0;
     while runtime.checkpoint() < head {
         if let Outcome::Applied(n) = runtime.try_apply_next().await.expect("step") {
@@ -402,9 +406,8 @@ async fn a_durable_acknowledged_per_message_is_replaced_by_one_acknowledged_per_
     assert_eq!(info.config.ack_policy, jetstream::consumer::AckPolicy::All);
     assert_eq!(info.num_ack_pending, 0, "acknowledging each batch's last message acknowledged the batch");
     assert_eq!(info.ack_floor.stream_sequence as i64, head);
-    assert_applied_once(&db, head).await;
-    shutdown.trigger();
-    relay.await.expect("relay");
+    assert_applied_once(&live.db, head).await;
+    live.stop().await;
 }
 
 #[tokio::test]
@@ -446,23 +449,15 @@ async fn two_instances_of_one_projector_apply_each_change_once() {
 
 #[tokio::test]
 async fn a_lingering_projector_gathers_changes_that_arrive_after_the_first_into_one_batch() {
-    let db = TestDb::new().await;
-    let nats = NatsServer::start().await;
-    let client = nats.client().await;
-    let shutdown = Shutdown::new();
-    let relay = spawn_relay(&db, client.clone(), shutdown.clone());
-    Recorder::create_table(&db.pool.get().await.expect("pool")).await;
-    let appender = Appender::spawn(db.pool.clone(), Some(client.clone()));
-    appender.commit(commit(1, "test.first")).await.expect("append");
-    let js = jetstream::new(client.clone());
-    wait_until_published(&js, 1).await;
-    let options = Options { idle_wait: Duration::from_secs(2), linger: Duration::from_millis(400), ..Options::default() };
-    let mut runtime = Runtime::new(Recorder::new("rec"), db.pool.clone(), Some(client.clone()), options).await.expect("runtime");
+    let mut live = Live::start().await;
+    live.published(1, 1).await;
+    let mut runtime = live.runtime(Options { idle_wait: Duration::from_secs(2), linger: Duration::from_millis(400), ..Options::default() }).await;
     while runtime.checkpoint() < 1 {
         runtime.try_apply_next().await.expect("step");
     }
     assert!(runtime.is_live());
     // Four single changes, 40 ms apart: a projector that lingers 400 ms applies them together.
+    let appender = live.appender.clone();
     let writer = tokio::spawn(async move {
         for _ in 0..4 {
             appender.commit(commit(1, "test.later")).await.expect("append");
@@ -472,7 +467,6 @@ async fn a_lingering_projector_gathers_changes_that_arrive_after_the_first_into_
     let Outcome::Applied(n) = runtime.try_apply_next().await.expect("step") else { panic!("nothing applied") };
     assert_eq!(n, 4, "one batch for the four changes");
     writer.await.expect("writer");
-    assert_applied_once(&db, 5).await;
-    shutdown.trigger();
-    relay.await.expect("relay");
+    assert_applied_once(&live.db, 5).await;
+    live.stop().await;
 }
