@@ -169,10 +169,26 @@ struct Live {
     messages: pull::Stream,
 }
 
-/// Drives one projector.
 /// How long a live projector goes on using the log head it last read.
 const HEAD_REFRESH: Duration = Duration::from_millis(100);
 
+/// Moves `projector`'s checkpoint from `from` to `to` inside `tx`, which keeps it locked until the
+/// commit; false (nothing moved) when it is not at `from`: another instance of the projector got there
+/// first, and this one must not apply the same changes again. Read models are derived data: a crash may
+/// lose the last projector commits (checkpoint and data together, never one without the other) and they
+/// are simply re-applied from the log, so the transaction does not wait for the WAL flush
+/// (`set_config(…, true)` is `SET LOCAL`), which keeps read-your-writes fast.
+async fn claim(tx: &Transaction<'_>, projector: &str, from: i64, to: i64) -> Result<bool, tokio_postgres::Error> {
+    let stmt = tx
+        .prepare_cached(
+            "UPDATE es.projector_checkpoints SET position = $3, updated_at = clock_timestamp() \
+             WHERE projector = $1 AND position = $2 RETURNING set_config('synchronous_commit', 'off', true)",
+        )
+        .await?;
+    Ok(tx.query_opt(&stmt, &[&projector, &from, &to]).await?.is_some())
+}
+
+/// Drives one projector.
 pub struct Runtime<P: Projector> {
     projector: P,
     pool: deadpool_postgres::Pool,
@@ -514,24 +530,12 @@ impl<P: Projector> Runtime<P> {
     async fn apply_in_tx_inner(&mut self, changes: &[StoredChange]) -> Result<usize, TxError> {
         let runtime = |e: tokio_postgres::Error| TxError::Runtime(e.into());
         let name = self.projector.name().to_string();
-        let mut client = self.pool.get().await.map_err(|e| TxError::Runtime(e.into()))?;
         let todo: Vec<StoredChange> = changes.iter().filter(|c| c.position > self.checkpoint).cloned().collect();
         let (Some(first), Some(last)) = (todo.first().map(|c| c.position), todo.last().map(|c| c.position)) else { return Ok(0) };
+        let mut client = self.pool.get().await.map_err(|e| TxError::Runtime(e.into()))?;
         let tx = client.transaction().await.map_err(runtime)?;
-        // The checkpoint is claimed and moved in one statement, which also locks it until the commit:
-        // it moves only from the position this runtime applied last, so a second instance of the
-        // projector that got there first makes the claim fail instead of applying a batch twice.
-        // Read models are derived data: a crash may lose the last projector commits (checkpoint and data
-        // together, never one without the other) and they are simply re-applied from the log. Not
-        // waiting for the WAL flush (`set_config(…, true)` is `SET LOCAL`) keeps read-your-writes fast.
-        let claim = tx
-            .prepare_cached(
-                "UPDATE es.projector_checkpoints SET position = $3, updated_at = clock_timestamp() \
-                 WHERE projector = $1 AND position = $2 RETURNING set_config('synchronous_commit', 'off', true)",
-            )
-            .await
-            .map_err(runtime)?;
-        let claimed = first == self.checkpoint + 1 && tx.query_opt(&claim, &[&name, &self.checkpoint, &last]).await.map_err(runtime)?.is_some();
+        // The batch claims the checkpoint from the position this runtime applied last.
+        let claimed = first == self.checkpoint + 1 && claim(&tx, &name, self.checkpoint, last).await.map_err(runtime)?;
         if !claimed {
             // Another instance moved the checkpoint, or the caller's batch starts past a hole.
             let read = tx.prepare_cached("SELECT position FROM es.projector_checkpoints WHERE projector = $1").await.map_err(runtime)?;
@@ -579,11 +583,7 @@ impl<P: Projector> Runtime<P> {
             tx.commit().await?;
             return Err(RuntimeError::Apply { position: change.position, attempts, error });
         }
-        let checkpoint: i64 = tx
-            .query_one("SELECT position FROM es.projector_checkpoints WHERE projector = $1 FOR UPDATE", &[&name])
-            .await?
-            .get(0);
-        if checkpoint + 1 != change.position {
+        if !claim(&tx, &name, change.position - 1, change.position).await? {
             tx.commit().await?;
             return Ok(0);
         }
@@ -595,11 +595,6 @@ impl<P: Projector> Runtime<P> {
         .await?;
         tx.execute("DELETE FROM es.projector_failures WHERE projector = $1 AND position = $2", &[&name, &change.position])
             .await?;
-        tx.execute(
-            "UPDATE es.projector_checkpoints SET position = $2, updated_at = clock_timestamp() WHERE projector = $1",
-            &[&name, &change.position],
-        )
-        .await?;
         tx.commit().await?;
         tracing::error!(projector = %name, position = change.position, change_type = %change.change_type,
             error = %message, "change dead-lettered after {attempts} attempts");
