@@ -159,7 +159,6 @@ where
     let mut guard = slot.lock().await;
     // A cached state is decided on as it is: the append's expected version finds out whether another
     // process wrote to the stream since (a conflict re-reads the stream's tail and decides again).
-    // A refusal or a decision to do nothing is only answered from a state just read.
     let mut optimistic = guard.is_some();
     for _ in 0..=MAX_RETRIES {
         let (current, version) = match optimistic.then(|| cached(&mut guard)).flatten() {
@@ -169,24 +168,17 @@ where
                 refresh(state, &mut guard, stream_id, evolve).await?
             }
         };
-        let decided = decide(&current);
-        let (changes, extra) = match decided {
-            Ok(d) => d,
-            Err(e) => {
+        let (changes, extra) = match decide(&current) {
+            Ok((changes, extra)) if !changes.is_empty() => (changes, extra),
+            // A refusal, or nothing to write: answered only from a state just read.
+            unwritten => {
                 *guard = Some((Box::new(current), version));
                 if std::mem::take(&mut optimistic) {
                     continue;
                 }
-                return Err(e);
+                return unwritten.map(|(changes, extra)| Executed { receipt: None, changes, extra });
             }
         };
-        if changes.is_empty() {
-            *guard = Some((Box::new(current), version));
-            if std::mem::take(&mut optimistic) {
-                continue;
-            }
-            return Ok(Executed { receipt: None, changes, extra });
-        }
         let expected = if version == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(version) };
         let request = CommitRequest {
             command_id: meta.command_id,
@@ -196,18 +188,7 @@ where
         };
         match state.appender.commit(request).await {
             Ok(receipt) => {
-                let membership = stream_type == cairn_domain::stream::SHARING_GROUP || stream_type == cairn_domain::stream::ORGANISATION;
-                // API keys live on their user's stream; an organisation's deletion disables its keys.
-                let keys = stream_type == cairn_domain::stream::USER || stream_type == cairn_domain::stream::ORGANISATION;
-                if stream_id == cairn_domain::stream::instance_stream() {
-                    state.instance.invalidate();
-                }
-                if membership {
-                    state.sharing_groups.invalidate();
-                }
-                if keys {
-                    state.auth_keys.invalidate();
-                }
+                forget_cached_facts(state, stream_id, stream_type);
                 if receipt.duplicate {
                     // The same command was already recorded: the cache must re-read the stream.
                     *guard = None;
@@ -222,16 +203,8 @@ where
                 if meta.wait_for_read_models {
                     wait_for_read_models(state, receipt.last_position).await;
                 }
-                if stream_id == cairn_domain::stream::instance_stream() {
-                    // A reader may have cached the facts between the commit and the read models.
-                    state.instance.invalidate();
-                }
-                if membership {
-                    state.sharing_groups.invalidate();
-                }
-                if keys {
-                    state.auth_keys.invalidate();
-                }
+                // A reader may have cached the facts between the commit and the read models.
+                forget_cached_facts(state, stream_id, stream_type);
                 return Ok(Executed { receipt: Some(receipt), changes, extra });
             }
             Err(StoreError::Conflict { .. }) => {
@@ -246,6 +219,22 @@ where
         }
     }
     Err(ApiError::Conflict("The target is being modified concurrently; please retry.".into()))
+}
+
+/// Drops this process's brief caches of what a write to the stream may have changed: the instance's
+/// facts, sharing-group memberships, and API keys (they live on their user's stream; an organisation's
+/// deletion disables its keys).
+fn forget_cached_facts(state: &AppState, stream_id: Uuid, stream_type: &str) {
+    use cairn_domain::stream::{ORGANISATION, SHARING_GROUP, USER, instance_stream};
+    if stream_id == instance_stream() {
+        state.instance.invalidate();
+    }
+    if stream_type == SHARING_GROUP || stream_type == ORGANISATION {
+        state.sharing_groups.invalidate();
+    }
+    if stream_type == USER || stream_type == ORGANISATION {
+        state.auth_keys.invalidate();
+    }
 }
 
 /// Waits (bounded) until the read models the API reads have applied `position`. A timeout is logged and counted, not an
