@@ -316,9 +316,7 @@ pub async fn apply(state: &AppState, tx: &Transaction<'_>, changes: &[StoredChan
     let uuids: Vec<Uuid> = batch.events.keys().copied().collect();
     let mut known = if uuids.is_empty() { Known::default() } else { known(tx, &uuids).await? };
     for (&uuid, &position) in &batch.events {
-        let row = known.rows.remove(&uuid);
-        let sent = known.sent.remove(&uuid).unwrap_or_default();
-        examine(&mut cx, tx, &mut outbox, uuid, position, row, sent).await?;
+        examine(&mut cx, tx, &mut outbox, &mut known, uuid, position).await?;
     }
     for (position, s) in &batch.sightings {
         sighting(&mut cx, tx, &mut outbox, *position, s).await?;
@@ -326,16 +324,11 @@ pub async fn apply(state: &AppState, tx: &Transaction<'_>, changes: &[StoredChan
     Ok(outbox.written)
 }
 
-/// Brings every audience's view of one Event up to date, and marks the exports it changes.
-async fn examine(
-    cx: &mut Cx<'_>,
-    tx: &Transaction<'_>,
-    outbox: &mut Outbox,
-    uuid: Uuid,
-    position: i64,
-    row: Option<EventRow>,
-    sent: HashMap<String, Sent>,
-) -> Result<(), ApplyError> {
+/// Brings every audience's view of one Event up to date, and marks the exports it changes (its row and
+/// what was sent of it are taken out of the batch's `known`).
+async fn examine(cx: &mut Cx<'_>, tx: &Transaction<'_>, outbox: &mut Outbox, known: &mut Known, uuid: Uuid, position: i64) -> Result<(), ApplyError> {
+    let row = known.rows.remove(&uuid);
+    let sent = known.sent.remove(&uuid).unwrap_or_default();
     // An unpublished Event no audience holds (the common case while it is edited) concerns no feed.
     let feeds = !sent.is_empty() || row.as_ref().is_some_and(|r| r.access.published);
     if feeds {
