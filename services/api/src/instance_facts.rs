@@ -7,7 +7,8 @@ use crate::regexps::{self, Rule};
 use cairn_domain::instance::Regexp;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use crate::ttl::TtlMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const TTL: Duration = Duration::from_secs(1);
@@ -23,7 +24,6 @@ pub struct InstanceFacts {
     pub warninglists: std::collections::BTreeSet<String>,
     /// Roles beside MISP's six defaults, by id.
     pub roles: HashMap<i64, cairn_domain::role::Role>,
-    loaded: Instant,
 }
 
 impl InstanceFacts {
@@ -42,9 +42,14 @@ impl InstanceFacts {
     }
 }
 
-#[derive(Default)]
 pub struct InstanceCache {
-    current: Mutex<Option<Arc<InstanceFacts>>>,
+    current: TtlMap<(), Arc<InstanceFacts>>,
+}
+
+impl Default for InstanceCache {
+    fn default() -> Self {
+        Self { current: TtlMap::new(TTL) }
+    }
 }
 
 impl std::fmt::Debug for InstanceCache {
@@ -56,7 +61,7 @@ impl std::fmt::Debug for InstanceCache {
 impl InstanceCache {
     /// Forgets the snapshot (after a change of the instance stream by this process).
     pub fn invalidate(&self) {
-        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.current.clear();
     }
 
     /// The current snapshot, loading it when missing or older than the TTL.
@@ -64,9 +69,10 @@ impl InstanceCache {
     /// # Errors
     /// Database errors.
     pub async fn get(&self, pool: &deadpool_postgres::Pool) -> Result<Arc<InstanceFacts>, ApiError> {
-        if let Some(f) = self.current.lock().unwrap_or_else(|e| e.into_inner()).as_ref().filter(|f| f.loaded.elapsed() < TTL) {
-            return Ok(f.clone());
+        if let Some(f) = self.current.get(&()) {
+            return Ok(f);
         }
+        let read_at = Instant::now();
         let client = pool.get().await?;
         let settings: HashMap<String, Value> =
             client.query("SELECT name, value FROM rm.settings", &[]).await?.iter().map(|r| (r.get(0), r.get(1))).collect();
@@ -91,9 +97,8 @@ impl InstanceCache {
                 .filter_map(|r| serde_json::from_value::<cairn_domain::role::Role>(r.get(0)).ok())
                 .map(|r| (r.id, r))
                 .collect(),
-            loaded: Instant::now(),
         });
-        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(facts.clone());
+        self.current.insert((), facts.clone(), read_at);
         Ok(facts)
     }
 }

@@ -1,6 +1,7 @@
 //! A small in-process map whose entries expire after a fixed time: the brief caches that spare a
-//! request its lookups of slowly changing facts (sharing-group memberships, API keys). The process
-//! that changes such a fact clears the map at once; other replicas see the change within the TTL.
+//! request its lookups of slowly changing facts (instance settings, sharing-group memberships, API
+//! keys). The process that changes such a fact clears the map at once; other replicas see the change
+//! within the TTL.
 
 use std::collections::HashMap;
 use std::hash::Hash;
